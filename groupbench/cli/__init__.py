@@ -1,0 +1,28 @@
+"""The ``groupbench`` command. Each command group lives in its own module and is added here."""
+
+from __future__ import annotations
+
+import click
+
+from groupbench import __version__
+from groupbench.errors import GroupbenchError
+
+
+class Commands(click.Group):
+    """A click group that turns a `GroupbenchError` into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GroupbenchError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="groupbench")
+def main() -> None:
+    """groupbench: datasets, scoring, baselines and a leaderboard for unsupervised perceptual grouping."""
+
+
+from groupbench.cli import datasets as _datasets  # noqa: E402  (registers commands on main)
+from groupbench.cli import demo as _demo  # noqa: E402,F401

@@ -1,0 +1,149 @@
+"""Dataset commands: list, generate, merge, info, validate, show."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import click
+
+from groupbench import registry
+from groupbench.cli import main
+from groupbench.errors import GroupbenchError
+from groupbench.format import file_metadata, layout_of, open_file, split_names, validate
+
+
+def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise GroupbenchError(f"--param {pair!r}: expected KEY=VALUE, e.g. --param num_objects=4")
+        params[key.strip()] = value.strip()
+    return params
+
+
+@main.command("list")
+@click.option("-v", "--verbose", is_flag=True, help="Also show parameters, splits and sources.")
+def list_datasets(verbose: bool) -> None:
+    """The registered datasets, one line each."""
+    for spec in registry.specs():
+        h, w, c = spec.image_size
+        frames = f"x{spec.sequence_length} frames" if spec.sequence_length else ""
+        click.echo(f"{spec.id:<22} {h}x{w}x{c}{frames:<11} {spec.objects:>4} objects  {spec.description}")
+        if verbose:
+            sizes = ", ".join(f"{name} {n:,}" for name, n in spec.splits.items())
+            click.echo(f"    splits: {sizes}; default seed {spec.default_seed}")
+            for f in dataclasses.fields(spec.generator_class().Params):
+                click.echo(f"    --param {f.name}={f.default!r}: {f.metadata.get('doc', '')}")
+            click.echo(f"    source: {spec.paper}")
+            if spec.notes:
+                click.echo(f"    note: {spec.notes}")
+
+
+@main.command()
+@click.argument("dataset")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
+@click.option("--seed", type=int, default=None, help="Seed (default: the dataset's own default seed).")
+@click.option("--n-train", type=int, default=None, help="Training samples (default: the dataset's).")
+@click.option("--n-valid", type=int, default=None, help="Validation samples.")
+@click.option("--n-test", type=int, default=None, help="Test samples.")
+@click.option("--n-single", type=int, default=None, help="Single-object samples, for datasets that have them.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Generator parameter (repeatable).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--shard", default=None, metavar="K/N", help="Write only part K of N of every split (join with merge).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def generate(dataset, out, seed, n_train, n_valid, n_test, n_single, params, workers, shard, overwrite) -> None:
+    """Generate DATASET into an HDF5 file (see 'groupbench list')."""
+    from groupbench.generation import Shard, generate as run
+
+    sizes = {"train": n_train, "valid": n_valid, "test": n_test, "single": n_single}
+    path = run(
+        dataset,
+        out,
+        seed=seed,
+        sizes=sizes,
+        params=_parse_params(params),
+        workers=workers,
+        shard=Shard.parse(shard) if shard else None,
+        overwrite=overwrite,
+    )
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def merge(shards, out, overwrite) -> None:
+    """Join the shard files of one generation (all of them, any order) into one file."""
+    from groupbench.generation import merge as run
+
+    click.echo(f"wrote {run(list(shards), out, overwrite=overwrite)}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+def info(file, as_json) -> None:
+    """Splits, shapes, object counts and digests of FILE."""
+    with open_file(file) as handle:
+        meta = file_metadata(handle)
+        splits = {}
+        for split in split_names(handle):
+            group = handle[split]
+            layout = layout_of(group)
+            counts = group["num_objects"][:]
+            splits[split] = {
+                "samples": int(counts.shape[0]),
+                "images": list(group["images"].shape[1:]),
+                "object_slots": layout.max_objects,
+                "objects_min": int(counts.min()) if counts.size else 0,
+                "objects_max": int(counts.max()) if counts.size else 0,
+                "objects_mean": round(float(counts.mean()), 3) if counts.size else 0.0,
+                "factors": sorted(group.get("factors", {})),
+                "digest": meta["digests"].get(split),
+            }
+            if "start" in group.attrs and "shard" in meta:
+                splits[split]["range"] = [int(group.attrs["start"]), int(group.attrs["start"]) + int(counts.shape[0])]
+    description = {
+        "file": str(file),
+        "format": meta["format"],
+        "dataset": meta["dataset"],
+        "seed": meta["seed"],
+        "params": meta["params"],
+        "groupbench_version": meta["groupbench_version"],
+        **({"shard": meta["shard"]} if "shard" in meta else {}),
+        "splits": splits,
+    }
+    if as_json:
+        click.echo(json.dumps(description, indent=2))
+        return
+    shard = f"  (shard {meta['shard']})" if "shard" in meta else ""
+    click.echo(f"{file}: {meta['dataset']}, {meta['format']}, seed {meta['seed']}, groupbench {meta['groupbench_version']}{shard}")
+    click.echo(f"params: {json.dumps(meta['params'], sort_keys=True)}")
+    for split, d in splits.items():
+        shape = "x".join(map(str, d["images"]))
+        objects = f"{d['objects_min']}-{d['objects_max']} (mean {d['objects_mean']})"
+        click.echo(f"  {split:<7} {d['samples']:>8,} x {shape:<12} objects {objects:<18} sha256 {d['digest']}")
+
+
+@main.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False))
+def validate_command(file) -> None:
+    """Check FILE against the groupbench/1 format and its digests; exit 1 at the first problem."""
+    meta = validate(file)
+    splits = ", ".join(sorted(meta["digests"]))
+    click.echo(f"ok: {file} is a valid {meta['format']} file ({meta['dataset']}; splits {splits}; digests verified)")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--split", default="test", show_default=True, help="Split to show.")
+@click.option("--n", "count", type=int, default=16, show_default=True, help="Number of samples.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output PNG.")
+def show(file, split, count, out) -> None:
+    """Write a PNG grid of images beside their ground-truth segmentations (overlap in white)."""
+    from groupbench.preview import save_preview
+
+    click.echo(f"wrote {save_preview(file, split, out, n=count)}")

@@ -1,0 +1,124 @@
+"""Reading a split: `SplitReader` (numpy) and `GroupingDataset` (torch, safe with DataLoader workers)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from groupbench.errors import GroupbenchError
+from groupbench.format import SplitLayout, file_metadata, layout_of, open_file, split_names
+
+CHUNK_CACHE_BYTES = 16 * 1024 * 1024
+"""HDF5 chunk cache per open file, so reads in index order decompress each chunk once."""
+
+
+def _open_split(path: str | Path, split: str) -> tuple[h5py.File, h5py.Group]:
+    handle = open_file(path)
+    if split not in handle:
+        available = ", ".join(split_names(handle)) or "none"
+        handle.close()
+        raise GroupbenchError(f"{path}: no split '{split}' (splits: {available})")
+    return handle, handle[split]
+
+
+class SplitReader:
+    """Numpy access to one split of a groupbench file.
+
+    ``reader[i]`` gives one sample, ``reader[a:b]`` or ``reader[[i, j, ...]]`` a batch, as a dict
+    with images (…,[T,]H,W,C) uint8, labels, overlap, masks (…,[T,]O,H,W), num_objects and
+    ``factors/<name>``. Use as a context manager or call `close`.
+    """
+
+    def __init__(self, path: str | Path, split: str = "test"):
+        self.path, self.split = Path(path), split
+        self.file, self.group = _open_split(path, split)
+        self.meta: dict[str, Any] = file_metadata(self.file)
+        self.layout: SplitLayout = layout_of(self.group)
+        self.paths = list(self.layout.arrays(0))
+
+    @property
+    def dataset_id(self) -> str:
+        return self.meta["dataset"]
+
+    @property
+    def digest(self) -> str:
+        return self.meta["digests"][self.split]
+
+    def __len__(self) -> int:
+        return self.group["images"].shape[0]
+
+    def __getitem__(self, index) -> dict[str, np.ndarray]:
+        if isinstance(index, (int, np.integer)):
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"index {index} out of range for {len(self)} samples")
+            index = int(index) % len(self)
+            return {p: self.group[p][index] for p in self.paths}
+        if isinstance(index, slice):
+            return {p: self.group[p][index] for p in self.paths}
+        order = np.asarray(index, dtype=np.int64)
+        unique, inverse = np.unique(order, return_inverse=True)
+        return {p: self.group[p][unique][inverse] for p in self.paths}
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> "SplitReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class GroupingDataset(torch.utils.data.Dataset):
+    """A split as a torch map-style dataset; the file is opened lazily in each worker process.
+
+    Item: dict with ``image`` float32 (C,H,W) in [0,1] ((T,C,H,W) for sequences), ``labels``
+    int64 (H,W), ``overlap`` bool (H,W), ``masks`` bool (O,H,W), ``num_objects`` and ``index``
+    int64 scalars, and ``factors`` (dict of tensors) when ``with_factors``.
+    """
+
+    def __init__(self, path: str | Path, split: str = "train", *, with_masks: bool = True, with_factors: bool = False):
+        self.path, self.split = Path(path), split
+        self.with_masks, self.with_factors = with_masks, with_factors
+        with SplitReader(path, split) as reader:
+            self.length = len(reader)
+            self.meta, self.layout = reader.meta, reader.layout
+        self._handle: h5py.File | None = None
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _group(self) -> h5py.Group:
+        if self._handle is None or self._pid != os.getpid():
+            self._handle = h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
+            self._pid = os.getpid()
+        return self._handle[self.split]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} samples")
+        group = self._group()
+        image = torch.from_numpy(group["images"][index]).float().div_(255.0)
+        item = {
+            "image": image.movedim(-1, -3).contiguous(),
+            "labels": torch.from_numpy(group["labels"][index].astype(np.int64)),
+            "overlap": torch.from_numpy(group["overlap"][index]),
+            "num_objects": torch.tensor(int(group["num_objects"][index])),
+            "index": torch.tensor(index),
+        }
+        if self.with_masks:
+            item["masks"] = torch.from_numpy(group["masks"][index])
+        if self.with_factors:
+            item["factors"] = {name: torch.from_numpy(d[index]) for name, d in group.get("factors", {}).items()}
+        return item
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_handle"], state["_pid"] = None, None
+        return state
