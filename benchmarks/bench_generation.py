@@ -1,0 +1,58 @@
+"""Generation speed and peak memory per dataset, writing a complete file on one core.
+
+Run: pytest benchmarks/bench_generation.py --benchmark-enable. Figures: docs/benchmarks.md.
+Memory is the peak RSS of a fresh process that generates the file (resource.getrusage).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from groupbench.generation import generate
+
+COUNTS = {
+    # dataset id -> split sizes benchmarked (the reference runs of the original generators)
+    "shapes-v1": {"train": 60_000, "valid": 0, "test": 10_000, "single": 10_000},
+    "tetris-v1": {"train": 60_000, "valid": 10_000, "test": 10_000},
+}
+
+PEAK_RSS = """
+import json, resource, sys
+from groupbench.generation import generate
+generate(sys.argv[1], sys.argv[2], sizes=json.loads(sys.argv[3]), progress=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+@pytest.mark.parametrize("dataset_id", sorted(COUNTS))
+def test_generate_one_core(benchmark, tmp_path, dataset_id):
+    sizes = COUNTS[dataset_id]
+    out = tmp_path / "data.h5"
+    benchmark.pedantic(
+        generate, args=(dataset_id, out), kwargs=dict(sizes=sizes, overwrite=True, progress=False), rounds=3, iterations=1
+    )
+    images = sum(sizes.values())
+    benchmark.extra_info["images"] = images
+    if benchmark.stats is not None:
+        benchmark.extra_info["images_per_s"] = round(images / benchmark.stats.stats.mean)
+
+
+@pytest.mark.parametrize("dataset_id", sorted(COUNTS))
+def test_generate_peak_memory(benchmark, tmp_path, dataset_id):
+    """Peak RSS of a process generating the file: must not grow with the number of images."""
+    sizes = COUNTS[dataset_id]
+
+    def run():
+        result = subprocess.run(
+            [sys.executable, "-c", PEAK_RSS, dataset_id, str(tmp_path / "m.h5"), json.dumps(sizes)],
+            check=True, capture_output=True, text=True,
+        )
+        (tmp_path / "m.h5").unlink()
+        return int(result.stdout.split()[-1]) // 1024
+
+    peak_mb = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info["peak_rss_mb"] = peak_mb
