@@ -1,0 +1,113 @@
+"""The command line: every command's help, the main flows, and one clear line for bad input."""
+
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from groupbench.cli import main
+
+COMMANDS = sorted(main.commands)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(cli, command):
+    result = cli(command, "--help")
+    assert result.exit_code == 0 and "Usage: " in result.output and command in result.output
+
+
+def test_python_dash_m_works():
+    result = subprocess.run([sys.executable, "-m", "groupbench", "list"], capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("shapes-v1 ") for line in lines) and any(line.startswith("tetris-v1 ") for line in lines)
+
+
+def test_generate_info_validate_show(cli, tmp_path):
+    out = tmp_path / "s.h5"
+    result = cli("generate", "shapes-v1", "--out", str(out), "--seed", "3", "--n-train", "40", "--n-valid", "0",
+                 "--n-test", "20", "--n-single", "10", "--param", "num_objects=4", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    info = cli("info", str(out))
+    assert "shapes-v1" in info.output and "seed 3" in info.output and '"num_objects": 4' in info.output
+    splits = [line.split()[0] for line in info.output.splitlines()[2:]]
+    assert splits == ["train", "test", "single"] and "objects 4-4" in info.output
+    assert cli("validate", str(out)).output.startswith("ok: ")
+    png = tmp_path / "grid.png"
+    assert cli("show", str(out), "--split", "test", "--n", "6", "--out", str(png)).exit_code == 0
+    assert Image.open(png).size[0] > 200
+
+
+def test_shard_and_merge_from_the_command_line(cli, tmp_path):
+    args = ["tetris-v1", "--n-train", "50", "--n-valid", "20", "--n-test", "20"]
+    for k in (1, 2):
+        assert cli("generate", *args, "--shard", f"{k}/2", "--out", str(tmp_path / f"p{k}.h5")).exit_code == 0
+    assert cli("merge", str(tmp_path / "p2.h5"), str(tmp_path / "p1.h5"), "--out", str(tmp_path / "m.h5")).exit_code == 0
+    assert cli("generate", *args, "--out", str(tmp_path / "w.h5")).exit_code == 0
+    with h5py.File(tmp_path / "m.h5") as merged, h5py.File(tmp_path / "w.h5") as whole:
+        assert merged.attrs["digests"] == whole.attrs["digests"]
+        np.testing.assert_array_equal(merged["train/images"][:], whole["train/images"][:])
+
+
+def test_demo_runs_end_to_end(cli, tmp_path):
+    result = cli("demo", "--out", str(tmp_path / "demo"))
+    assert result.exit_code == 0, result.output
+    for name in ("shapes-v1.h5", "shapes-v1.png", "tetris-v1.h5", "tetris-v1.png"):
+        assert (tmp_path / "demo" / name).exists()
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "groupbench", *args], capture_output=True, text=True)
+
+
+def _foreign(tmp_path):
+    path = tmp_path / "foreign.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = [1, 2]
+    return path
+
+
+def _truncated(tmp_path):
+    path = tmp_path / "t.h5"
+    assert _run("generate", "shapes-v1", "--n-train", "300", "--out", str(path)).returncode == 0
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    return path
+
+
+BAD_INPUT = [
+    (lambda t: ["generate", "shape-v1", "--out", str(t / "a.h5")], "did you mean 'shapes-v1'"),
+    (lambda t: ["generate", "shapes-v1", "--param", "num_object=2", "--out", str(t / "a.h5")], "did you mean 'num_objects'"),
+    (lambda t: ["generate", "shapes-v1", "--param", "num_objects", "--out", str(t / "a.h5")], "expected KEY=VALUE"),
+    (lambda t: ["generate", "shapes-v1", "--param", "num_objects=-1", "--out", str(t / "a.h5")], "num_objects must lie"),
+    (lambda t: ["generate", "tetris-v1", "--n-single", "5", "--out", str(t / "a.h5")], "has no 'single' split"),
+    (lambda t: ["generate", "shapes-v1", "--shard", "3/2", "--out", str(t / "a.h5")], "--shard '3/2'"),
+    (lambda t: ["generate", "shapes-v1", "--workers", "0", "--out", str(t / "a.h5")], "--workers must be >= 1"),
+    (lambda t: ["generate", "shapes-v1", "--n-train", "5", "--out", "/proc/nope/a.h5"], "cannot write /proc/nope/a.h5"),
+    (lambda t: ["validate", str(_truncated(t))], "not a readable HDF5 file"),
+    (lambda t: ["info", str(_foreign(t))], "not a groupbench file"),
+    (lambda t: ["show", str(t / "missing.h5"), "--out", str(t / "g.png")], "no such file"),
+]
+
+
+@pytest.mark.parametrize("make_args, message", BAD_INPUT)
+def test_bad_input_gives_one_clear_line(tmp_path, make_args, message):
+    result = _run(*make_args(tmp_path))
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_existing_output_is_never_clobbered(cli, tmp_path):
+    out = tmp_path / "keep.h5"
+    out.write_bytes(b"precious")
+    result = _run("generate", "shapes-v1", "--n-train", "10", "--out", str(out))
+    assert result.returncode == 1 and "--overwrite" in result.stderr
+    assert out.read_bytes() == b"precious"
+
+
+def test_show_of_a_missing_split(small_file, tmp_path):
+    result = _run("show", str(small_file("tetris-v1")), "--split", "single", "--out", str(tmp_path / "g.png"))
+    assert result.returncode == 1 and "no split 'single' (splits: train, valid, test)" in result.stderr
