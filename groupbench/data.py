@@ -88,37 +88,40 @@ class GroupingDataset(torch.utils.data.Dataset):
         with SplitReader(path, split) as reader:
             self.length = len(reader)
             self.meta, self.layout = reader.meta, reader.layout
-        self._handle: h5py.File | None = None
+        self._arrays: dict[str, h5py.Dataset] | None = None
         self._pid: int | None = None
 
     def __len__(self) -> int:
         return self.length
 
-    def _group(self) -> h5py.Group:
-        if self._handle is None or self._pid != os.getpid():
-            self._handle = h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
+    def _open(self) -> dict[str, h5py.Dataset]:
+        """The split's arrays, opened once in each process that reads (DataLoader workers too)."""
+        if self._arrays is None or self._pid != os.getpid():
+            group = h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)[self.split]
+            self._arrays = {path: group[path] for path in self.layout.arrays(0)}
             self._pid = os.getpid()
-        return self._handle[self.split]
+        return self._arrays
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} samples")
-        group = self._group()
-        image = torch.from_numpy(group["images"][index]).float().div_(255.0)
+        arrays = self._open()
+        image = torch.from_numpy(arrays["images"][index]).float().div_(255.0)
         item = {
             "image": image.movedim(-1, -3).contiguous(),
-            "labels": torch.from_numpy(group["labels"][index].astype(np.int64)),
-            "overlap": torch.from_numpy(group["overlap"][index]),
-            "num_objects": torch.tensor(int(group["num_objects"][index])),
+            "labels": torch.from_numpy(arrays["labels"][index].astype(np.int64)),
+            "overlap": torch.from_numpy(arrays["overlap"][index]),
+            "num_objects": torch.tensor(int(arrays["num_objects"][index])),
             "index": torch.tensor(index),
         }
         if self.with_masks:
-            item["masks"] = torch.from_numpy(group["masks"][index])
+            item["masks"] = torch.from_numpy(arrays["masks"][index])
         if self.with_factors:
-            item["factors"] = {name: torch.from_numpy(d[index]) for name, d in group.get("factors", {}).items()}
+            prefix = "factors/"
+            item["factors"] = {p[len(prefix) :]: torch.from_numpy(a[index]) for p, a in arrays.items() if p.startswith(prefix)}
         return item
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_handle"], state["_pid"] = None, None
+        state["_arrays"], state["_pid"] = None, None
         return state
