@@ -1,0 +1,252 @@
+"""Scoring a predictions file against a dataset split: streamed, exact, every convention named.
+
+PRED holds hard ``labels`` (N,[T,]H,W) with any integer ids, or soft ``masks`` (N,[T,]K,H,W)
+(argmax over K), in HDF5 (root or ``/<split>/``), NPZ or NPY. Prediction i is scored against
+image i of the split. Results: docs/metrics.md ("Scoring files").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+
+from groupbench import __version__
+from groupbench.data import SplitReader
+from groupbench.errors import GroupbenchError
+from groupbench.format import SplitDigest
+from groupbench.metrics import METRICS, SEQUENCE_MODES, iter_scores, valid_mask
+
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+CHUNK_IMAGES = 1024
+"""Images read and scored at a time: memory is bounded by one chunk, whatever N."""
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """Which pixels count and how AMI is normalised; every result records them."""
+
+    include_background: bool = False
+    """Score background pixels too (label 0); the papers leave them out."""
+    include_overlap: bool = False
+    """Score pixels covered by two or more objects; the papers leave them out."""
+    average_method: str = "max"
+    """AMI normaliser: "max" (RC and N-EM papers, sklearn <= 0.19) or "arithmetic" (sklearn >= 0.22)."""
+
+    @property
+    def pixels(self) -> str:
+        left_out = [name for name, kept in (("background", self.include_background), ("overlap", self.include_overlap)) if not kept]
+        return f"{' and '.join(left_out)} pixels left out" if left_out else "all pixels scored"
+
+
+@dataclass
+class Predictions:
+    """An opened predictions array (lazy where the file format allows)."""
+
+    path: Path
+    kind: str  # "labels" or "masks"
+    array: Any  # numpy array, memory map or h5py dataset
+    handle: h5py.File | None = None
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def open_predictions(path: str | Path, split: str, frame_ndim: int) -> Predictions:
+    """Open PRED; ``frame_ndim`` is 2 for images and 3 for sequences (T,H,W)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GroupbenchError(f"{path}: no such predictions file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".h5", ".hdf5"):
+            handle = h5py.File(path, "r")
+            for group in (handle.get(split), handle):
+                if group is None or not isinstance(group, h5py.Group):
+                    continue
+                for kind in ("labels", "masks"):
+                    if isinstance(group.get(kind), h5py.Dataset):
+                        return Predictions(path, kind, group[kind], handle)
+            handle.close()
+            raise GroupbenchError(f"{path}: holds no 'labels' or 'masks' dataset (at the root or in '/{split}')")
+        if suffix == ".npz":
+            archive = np.load(path)
+            for kind in ("labels", "masks"):
+                if kind in archive.files:
+                    return Predictions(path, kind, archive[kind])
+            raise GroupbenchError(f"{path}: holds no 'labels' or 'masks' array (keys: {', '.join(archive.files)})")
+        if suffix == ".npy":
+            array = np.load(path, mmap_mode="r")
+            kind = "labels" if array.ndim == 1 + frame_ndim else "masks"
+            return Predictions(path, kind, array)
+    except (OSError, ValueError) as exc:
+        raise GroupbenchError(f"{path}: cannot read predictions ({exc})") from None
+    raise GroupbenchError(f"{path}: unknown predictions format {suffix!r}; use .h5, .npz or .npy")
+
+
+def _check_shape(pred: Predictions, frame_shape: tuple[int, ...]) -> None:
+    shape = tuple(pred.array.shape)
+    expected = f"(N, {', '.join(map(str, frame_shape))})"
+    if pred.kind == "labels" and shape[1:] != frame_shape:
+        raise GroupbenchError(f"{pred.path}: labels have shape {shape}, expected {expected} for this dataset")
+    if pred.kind == "masks":
+        lead, space = frame_shape[:-2], frame_shape[-2:]
+        if len(shape) != len(frame_shape) + 2 or shape[1 : 1 + len(lead)] != lead or shape[-2:] != space:
+            raise GroupbenchError(
+                f"{pred.path}: masks have shape {shape}, expected (N, {', '.join(map(str, lead + ('K',) + space))})"
+            )
+    if pred.array.dtype.kind not in "biuf":
+        raise GroupbenchError(f"{pred.path}: {pred.kind} have dtype {pred.array.dtype}, expected numbers")
+
+
+def _hard_labels(pred: Predictions, rows: np.ndarray, start: int) -> np.ndarray:
+    """(n,[T,]H,W) int64 labels of a chunk of predictions; rejects NaN and negative ids."""
+    if rows.dtype.kind == "f" and np.isnan(rows).any():
+        bad = int(np.flatnonzero(np.isnan(rows).reshape(len(rows), -1).any(axis=1))[0])
+        raise GroupbenchError(f"{pred.path}: {pred.kind} contain NaN (prediction {start + bad})")
+    if pred.kind == "masks":
+        return np.argmax(rows, axis=-3).astype(np.int64)
+    if rows.dtype.kind == "f" and (rows != np.floor(rows)).any():
+        raise GroupbenchError(f"{pred.path}: labels must be integer ids; found fractional values")
+    if (rows < 0).any():
+        bad = int(np.flatnonzero((rows < 0).reshape(len(rows), -1).any(axis=1))[0])
+        raise GroupbenchError(f"{pred.path}: negative label ids (prediction {start + bad}); ids must be >= 0")
+    return rows.astype(np.int64)
+
+
+def _chunks(reader: SplitReader, pred: Predictions, count: int, digest: SplitDigest) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """(start, true labels, predicted labels, overlap) chunks of (n,[T,]H,W) arrays; feeds ``digest``."""
+    for start in range(0, count, CHUNK_IMAGES):
+        stop = min(start + CHUNK_IMAGES, count)
+        rows = np.asarray(pred.array[start:stop])
+        digest.update(pred.kind, rows)
+        predicted = _hard_labels(pred, rows, start)
+        true = reader.group["labels"][start:stop].astype(np.int64)
+        overlap = reader.group["overlap"][start:stop]
+        yield start, true, predicted, overlap
+
+
+def _summary(values: np.ndarray) -> dict[str, Any]:
+    """mean, std (ddof=1), standard error and a 95% percentile bootstrap interval of per-image scores."""
+    n = len(values)
+    mean = float(values.mean()) if n else math.nan
+    std = float(values.std(ddof=1)) if n > 1 else 0.0
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    means = np.empty(BOOTSTRAP_RESAMPLES)
+    step = max(1, 2**22 // max(n, 1))
+    for i in range(0, BOOTSTRAP_RESAMPLES, step):
+        j = min(i + step, BOOTSTRAP_RESAMPLES)
+        means[i:j] = values[rng.integers(0, n, (j - i, n))].mean(axis=1) if n else math.nan
+    low, high = np.percentile(means, [2.5, 97.5]) if n else (math.nan, math.nan)
+    return {"mean": mean, "std": std, "sem": std / math.sqrt(n) if n else math.nan, "ci95": [float(low), float(high)], "n": n}
+
+
+def score_file(
+    predictions: str | Path,
+    dataset: str | Path,
+    *,
+    split: str = "test",
+    metrics: tuple[str, ...] = METRICS,
+    conventions: Conventions = Conventions(),
+    device: str = "cpu",
+) -> tuple[dict[str, Any], "pandas.DataFrame"]:  # noqa: F821
+    """Score a predictions file against a dataset split.
+
+    Returns the results (JSON-ready dict: per metric mean, std, sem, ci95, n; counts; conventions;
+    dataset id and digest; predictions digest) and the per-image scores as a pandas DataFrame.
+    """
+    import pandas as pd
+
+    unknown = set(metrics) - set(METRICS)
+    if unknown or not metrics:
+        raise GroupbenchError(f"--metric takes {', '.join(METRICS)}; got {', '.join(sorted(unknown)) or 'nothing'}")
+    backend = _backend(device)
+    with SplitReader(dataset, split) as reader:
+        sequence = reader.layout.sequence_length is not None
+        frame_shape = reader.group["labels"].shape[1:]
+        pred = open_predictions(predictions, split, len(frame_shape))
+        try:
+            _check_shape(pred, frame_shape)
+            n_images, n_pred = len(reader), pred.array.shape[0]
+            if n_pred > n_images:
+                raise GroupbenchError(f"{pred.path}: {n_pred} predictions for {n_images} images in split '{split}'")
+            if n_pred == 0:
+                raise GroupbenchError(f"{pred.path}: holds no predictions")
+            warnings = []
+            if n_pred < n_images:
+                warnings.append(f"{n_pred} predictions for {n_images} images: scored the first {n_pred}, skipped {n_images - n_pred}")
+            modes = SEQUENCE_MODES if sequence else (None,)
+            digest = SplitDigest({pred.kind: (tuple(pred.array.shape), np.dtype(pred.array.dtype))})
+            columns: dict[str, list[np.ndarray]] = {}
+            for start, true, predicted, overlap in _chunks(reader, pred, n_pred, digest):
+                valid = valid_mask(
+                    true, overlap, include_background=conventions.include_background, include_overlap=conventions.include_overlap
+                )
+                flat = (len(true), -1) if not sequence else (len(true), true.shape[1], -1)
+                inputs = [x.reshape(flat) for x in (true, predicted, valid)]
+                if backend == "torch":
+                    import torch
+
+                    inputs = [torch.from_numpy(x).to(device) for x in inputs]
+                columns.setdefault("valid_pixels", []).append(valid.reshape(len(true), -1).sum(axis=1))
+                for mode in modes:
+                    suffix = "" if mode is None else f"/{mode}"
+                    for scores in iter_scores(
+                        *inputs, metrics=metrics, average_method=conventions.average_method, sequence_mode=mode, backend=backend
+                    ):
+                        for name in metrics:
+                            columns.setdefault(name + suffix, []).append(_to_numpy(getattr(scores, name)))
+                        columns.setdefault("degenerate" + suffix, []).append(_to_numpy(scores.degenerate))
+        finally:
+            pred.close()
+        table = pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()})
+        table.insert(0, "index", np.arange(n_pred))
+        score_columns = [c for c in table.columns if c.split("/")[0] in METRICS]
+        results = {
+            "groupbench_version": __version__,
+            "dataset": {"id": reader.dataset_id, "file": str(dataset), "split": split, "digest": reader.digest, "images": n_images},
+            "predictions": {"file": str(predictions), "kind": pred.kind, "shape": list(pred.array.shape), "digest": digest.hexdigest()},
+            "conventions": {
+                "pixels": conventions.pixels,
+                **asdict(conventions),
+                "aggregation": "mean over images of per-image scores",
+                **({"sequences": {m: _MODE_DOCS[m] for m in SEQUENCE_MODES}} if sequence else {}),
+                "std": "sample standard deviation (ddof=1); sem = std / sqrt(n)",
+                "ci95": f"percentile bootstrap over images, {BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}",
+            },
+            "images_scored": n_pred,
+            "images_skipped": n_images - n_pred,
+            "degenerate_images": {c.partition("/")[2] or "images": int(table[c].sum()) for c in table.columns if c.startswith("degenerate")},
+            "metrics": {c: _summary(table[c].to_numpy()) for c in score_columns},
+            "device": device,
+            "warnings": warnings,
+        }
+    return results, table
+
+
+_MODE_DOCS = {
+    "per-frame": "score of each frame, averaged over the frames with scored pixels (N-EM)",
+    "spatiotemporal": "one clustering of all pixels of the sequence: an object must keep its id over time",
+}
+
+
+def _backend(device: str) -> str:
+    if device == "cpu":
+        return "numpy"
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise GroupbenchError("--device cuda: no CUDA device is available here; use --device cpu")
+        return "torch"
+    raise GroupbenchError(f"--device takes cpu or cuda; got {device!r}")
+
+
+def _to_numpy(values) -> np.ndarray:
+    return values.detach().cpu().numpy() if hasattr(values, "detach") else np.asarray(values)

@@ -1,0 +1,185 @@
+"""Scoring files: agreement with sklearn per image, file formats, conventions, sequences, bad input."""
+
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
+
+from groupbench.data import SplitReader
+from groupbench.errors import GroupbenchError
+from groupbench.format import Batch, SplitLayout
+from groupbench.generators.base import compose
+from groupbench.scoring import Conventions, score_file
+from groupbench.writer import DatasetFileWriter, encode_block
+
+
+@pytest.fixture(scope="module")
+def noisy_predictions(small_file, tmp_path_factory):
+    """Ground-truth labels with 30% of pixels relabelled at random, in three file formats."""
+    path = small_file("shapes-v1")
+    with SplitReader(path, "test") as reader:
+        truth = reader[:]
+    rng = np.random.default_rng(1)
+    labels = truth["labels"].astype(np.int64) * 1000 + 7
+    flip = rng.random(labels.shape) < 0.3
+    labels[flip] = rng.integers(0, 4, flip.sum())
+    folder = tmp_path_factory.mktemp("pred")
+    np.save(folder / "p.npy", labels)
+    np.savez(folder / "p.npz", labels=labels)
+    with h5py.File(folder / "p.h5", "w") as f:
+        f["test/labels"] = labels
+    return path, truth, labels, folder
+
+
+def _sklearn(truth, labels, include_background=False, include_overlap=False, method="max"):
+    ami, ari = [], []
+    for t, o, p in zip(truth["labels"], truth["overlap"], labels):
+        keep = ((t != 0) | include_background) & (~o | include_overlap)
+        ami.append(adjusted_mutual_info_score(t[keep], p[keep], average_method=method))
+        ari.append(adjusted_rand_score(t[keep], p[keep]))
+    return np.array(ami), np.array(ari)
+
+
+@pytest.mark.parametrize("name", ["p.npy", "p.npz", "p.h5"])
+def test_scores_match_sklearn_per_image(noisy_predictions, name):
+    path, truth, labels, folder = noisy_predictions
+    results, table = score_file(folder / name, path)
+    ami, ari = _sklearn(truth, labels)
+    np.testing.assert_allclose(table["ami"], ami, atol=1e-9)
+    np.testing.assert_allclose(table["ari"], ari, atol=1e-9)
+    assert results["metrics"]["ami"]["mean"] == pytest.approx(ami.mean(), abs=1e-12)
+    assert results["metrics"]["ami"]["std"] == pytest.approx(ami.std(ddof=1), abs=1e-12)
+    low, high = results["metrics"]["ari"]["ci95"]
+    assert low < ari.mean() < high
+    assert results["images_scored"] == 200 and results["images_skipped"] == 0
+    assert results["dataset"]["id"] == "shapes-v1" and len(results["dataset"]["digest"]) == 64
+    assert results["conventions"]["pixels"] == "background and overlap pixels left out"
+
+
+def test_prediction_digest_identifies_the_contents(noisy_predictions):
+    path, _, _, folder = noisy_predictions
+    digests = {score_file(folder / n, path)[0]["predictions"]["digest"] for n in ("p.npy", "p.npz", "p.h5")}
+    assert len(digests) == 1
+
+
+@pytest.mark.parametrize("background, overlap, method", [(True, False, "arithmetic"), (False, True, "max"), (True, True, "max")])
+def test_conventions_choose_the_pixels(noisy_predictions, background, overlap, method):
+    path, truth, labels, folder = noisy_predictions
+    conventions = Conventions(include_background=background, include_overlap=overlap, average_method=method)
+    results, table = score_file(folder / "p.npy", path, conventions=conventions)
+    ami, ari = _sklearn(truth, labels, background, overlap, method)
+    np.testing.assert_allclose(table["ami"], ami, atol=1e-9)
+    np.testing.assert_allclose(table["ari"], ari, atol=1e-9)
+    assert results["conventions"]["include_background"] is background
+    assert results["conventions"]["average_method"] == method
+
+
+def test_soft_masks_are_scored_by_argmax(small_file, tmp_path):
+    path = small_file("shapes-v1")
+    with SplitReader(path, "test") as reader:
+        truth = reader[:]
+    rng = np.random.default_rng(2)
+    masks = rng.random((150, 5, 28, 28)).astype(np.float32)
+    np.savez(tmp_path / "soft.npz", masks=masks)
+    results, table = score_file(tmp_path / "soft.npz", path, metrics=("ari",))
+    assert list(table.columns) == ["index", "valid_pixels", "ari", "degenerate"]
+    _, ari = _sklearn({k: v[:150] for k, v in truth.items()}, masks.argmax(1))
+    np.testing.assert_allclose(table["ari"], ari, atol=1e-9)
+    assert results["images_skipped"] == 50 and "scored the first 150" in results["warnings"][0]
+
+
+def _sequence_file(path):
+    """A tiny sequence dataset (N=6, T=4, 6x6, 2 objects) written through the format's writer."""
+    rng = np.random.default_rng(3)
+    masks = rng.random((6, 4, 2, 6, 6)) < 0.4
+    labels, overlap = compose(masks.reshape(24, 2, 6, 6))
+    layout = SplitLayout(image_shape=(6, 6, 1), max_objects=2, sequence_length=4)
+    batch = Batch(
+        images=(labels.reshape(6, 4, 6, 6, 1) > 0).astype(np.uint8) * 255,
+        labels=labels.reshape(6, 4, 6, 6),
+        overlap=overlap.reshape(6, 4, 6, 6),
+        masks=masks,
+        num_objects=np.full(6, 2, np.uint8),
+        factors={},
+    )
+    with DatasetFileWriter(path, {"dataset": "test/sequence-v1", "params": {}, "seed": 0}) as writer:
+        writer.create_split("test", layout, 6, start=0, total=6).write(encode_block(batch, layout, 0, keep_raw=True))
+    return batch
+
+
+def test_sequences_are_scored_per_frame_and_spatiotemporally(tmp_path):
+    truth = _sequence_file(tmp_path / "seq.h5")
+    rng = np.random.default_rng(4)
+    pred = np.where(rng.random(truth.labels.shape) < 0.8, truth.labels, rng.integers(0, 3, truth.labels.shape))
+    pred[:, 2:] = np.where(pred[:, 2:] > 0, 3 - pred[:, 2:], 0)  # swap ids from frame 2: hurts only spatiotemporal
+    np.save(tmp_path / "pred.npy", pred)
+    results, table = score_file(tmp_path / "pred.npy", tmp_path / "seq.h5", metrics=("ari",))
+    assert set(results["metrics"]) == {"ari/per-frame", "ari/spatiotemporal"}
+    for i in range(6):
+        keep = (truth.labels[i] != 0) & ~truth.overlap[i]
+        frames = [adjusted_rand_score(truth.labels[i, t][keep[t]], pred[i, t][keep[t]]) for t in range(4) if keep[t].any()]
+        assert table["ari/per-frame"][i] == pytest.approx(np.mean(frames), abs=1e-9)
+        assert table["ari/spatiotemporal"][i] == pytest.approx(adjusted_rand_score(truth.labels[i][keep], pred[i][keep]), abs=1e-9)
+    assert "sequences" in results["conventions"]
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "groupbench", "score", *args], capture_output=True, text=True)
+
+
+def test_score_command_writes_results_and_per_image_csv(noisy_predictions, tmp_path):
+    path, truth, labels, folder = noisy_predictions
+    result = _cli(str(folder / "p.h5"), "--dataset", str(path), "--out", str(tmp_path / "r.json"),
+                  "--per-image", str(tmp_path / "s.csv"), "--average-method", "arithmetic")
+    assert result.returncode == 0, result.stderr
+    assert "AMI" in result.stdout and "95% bootstrap CI" in result.stdout
+    results = json.loads((tmp_path / "r.json").read_text())
+    per_image = pd.read_csv(tmp_path / "s.csv")
+    ami, _ = _sklearn(truth, labels, method="arithmetic")
+    np.testing.assert_allclose(per_image["ami"], ami, atol=1e-9)
+    assert results["conventions"]["average_method"] == "arithmetic"
+
+
+def _write(folder, name, array, key="labels"):
+    target = folder / name
+    if name.endswith(".npz"):
+        np.savez(target, **{key: array})
+    else:
+        np.save(target, array)
+    return target
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda f: _write(f, "a.npy", np.zeros((200, 27, 28), np.int64)), "expected (N, 28, 28)"),
+        (lambda f: _write(f, "b.npy", np.zeros((201, 28, 28), np.int64)), "201 predictions for 200 images"),
+        (lambda f: _write(f, "c.npz", np.full((5, 3, 28, 28), np.nan, np.float32), "masks"), "contain NaN"),
+        (lambda f: _write(f, "d.npy", -np.ones((5, 28, 28), np.int64)), "negative label ids"),
+        (lambda f: _write(f, "e.npz", np.zeros((5, 28, 28)), "logits"), "no 'labels' or 'masks'"),
+        (lambda f: f / "missing.npy", "no such predictions file"),
+    ],
+)
+def test_bad_predictions_give_one_clear_line(small_file, tmp_path, make, message):
+    result = _cli(str(make(tmp_path)), "--dataset", str(small_file("shapes-v1")))
+    assert result.returncode == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_dataset_or_split(small_file, tmp_path):
+    pred = _write(tmp_path, "p.npy", np.zeros((5, 35, 35), np.int64))
+    result = _cli(str(pred), "--dataset", str(tmp_path / "nope.h5"))
+    assert result.returncode == 1 and "no such file" in result.stderr
+    result = _cli(str(pred), "--dataset", str(small_file("tetris-v1")), "--split", "single")
+    assert result.returncode == 1 and "no split 'single'" in result.stderr
+    with pytest.raises(GroupbenchError, match="--device cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("a CUDA device is present")
+        score_file(pred, small_file("tetris-v1"), device="cuda")
