@@ -103,6 +103,8 @@ def resolve_sizes(spec: registry.DatasetSpec, sizes: dict[str, int | None] | Non
         if n is None:
             continue
         if split not in spec.splits:
+            if n == 0:
+                continue
             raise GroupbenchError(f"{spec.id} has no '{split}' split (it has {', '.join(spec.splits)})")
         if n < 0:
             raise GroupbenchError(f"--n-{split} must be >= 0, got {n}")

@@ -49,6 +49,10 @@ class DatasetSpec:
     """T for sequence datasets."""
     binary: bool = False
     """Images use only 0 and 255."""
+    primary_metric: str = "ami"
+    """Metric the leaderboard ranks by: "ami" for the RC and N-EM datasets, "ari" for IODINE's."""
+    configurations: tuple[dict[str, Any], ...] = ({},)
+    """Parameter sets the leaderboard ranks separately (default parameters first), e.g. variants."""
     notes: str = ""
     """Where this dataset departs from the original, if anywhere."""
 

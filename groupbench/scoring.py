@@ -210,7 +210,15 @@ def score_file(
         score_columns = [c for c in table.columns if c.split("/")[0] in METRICS]
         results = {
             "groupbench_version": __version__,
-            "dataset": {"id": reader.dataset_id, "file": str(dataset), "split": split, "digest": reader.digest, "images": n_images},
+            "dataset": {
+                "id": reader.dataset_id,
+                "params": reader.meta["params"],
+                "seed": reader.meta["seed"],
+                "file": str(dataset),
+                "split": split,
+                "digest": reader.digest,
+                "images": n_images,
+            },
             "predictions": {"file": str(predictions), "kind": pred.kind, "shape": list(pred.array.shape), "digest": digest.hexdigest()},
             "conventions": {
                 "pixels": conventions.pixels,

@@ -12,10 +12,11 @@ SMALL = {"train": 300, "valid": 100, "test": 200, "single": 100}
 
 
 def small_sizes(dataset_id: str) -> dict[str, int]:
-    """SMALL restricted to the splits the dataset has."""
+    """SMALL restricted to the splits the dataset has, and to their sizes (superposition has 120 pairs)."""
     from groupbench import registry
 
-    return {split: n for split, n in SMALL.items() if split in registry.get(dataset_id).splits}
+    splits = registry.get(dataset_id).splits
+    return {split: min(n, splits[split]) for split, n in SMALL.items() if split in splits}
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import click
 
@@ -52,10 +53,16 @@ def list_datasets(verbose: bool) -> None:
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Generator parameter (repeatable).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
 @click.option("--shard", default=None, metavar="K/N", help="Write only part K of N of every split (join with merge).")
+@click.option("--mnist", type=click.Path(exists=True), default=None,
+              help="MNIST files (folder or mnist.npz) for the MNIST datasets; default $GROUPBENCH_MNIST.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
-def generate(dataset, out, seed, n_train, n_valid, n_test, n_single, params, workers, shard, overwrite) -> None:
+def generate(dataset, out, seed, n_train, n_valid, n_test, n_single, params, workers, shard, mnist, overwrite) -> None:
     """Generate DATASET into an HDF5 file (see 'groupbench list')."""
     from groupbench.generation import Shard, generate as run
+    from groupbench.generators.mnist_source import ENV_VAR
+
+    if mnist:  # worker processes inherit the variable
+        os.environ[ENV_VAR] = os.path.abspath(mnist)
 
     sizes = {"train": n_train, "valid": n_valid, "test": n_test, "single": n_single}
     path = run(
