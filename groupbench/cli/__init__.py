@@ -24,7 +24,7 @@ def main() -> None:
     """groupbench: datasets, scoring, baselines and a leaderboard for unsupervised perceptual grouping."""
 
 
-from groupbench.cli import datasets as _datasets  # noqa: E402  (registers commands on main)
+from groupbench.cli import datasets as _datasets  # noqa: E402,F401  (each module registers its commands on main)
 from groupbench.cli import demo as _demo  # noqa: E402,F401
 from groupbench.cli import score as _score  # noqa: E402,F401
 from groupbench.cli import export as _export  # noqa: E402,F401

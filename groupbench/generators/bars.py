@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from groupbench.format import Batch, FactorSpec, SplitLayout
-from groupbench.generators.base import Generator, compose, param
+from groupbench.generators.base import Generator, binary_batch, param
 from groupbench.seeding import CounterRandom
 
 ROW_STREAM = 64
@@ -95,12 +95,4 @@ class BarsGenerator(Generator):
         hit = line[None, None, :] == position[:, :, None]  # (B, O, size): the bar's column or row
         vertical = (orientation == 0)[:, :, None, None]
         masks = np.where(vertical, hit[:, :, None, :], hit[:, :, :, None])
-        labels, overlap = compose(masks)
-        return Batch(
-            images=(np.minimum(labels, 1) * np.uint8(255))[..., None],
-            labels=labels,
-            overlap=overlap,
-            masks=masks,
-            num_objects=np.full(len(index), masks.shape[1], np.uint8),
-            factors={"orientation": orientation.astype(np.uint8), "position": position.astype(np.int16)},
-        )
+        return binary_batch(masks, {"orientation": orientation.astype(np.uint8), "position": position.astype(np.int16)})

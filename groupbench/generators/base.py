@@ -77,6 +77,22 @@ def compose(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, count >= 2
 
 
+def binary_batch(masks: np.ndarray, factors: dict[str, np.ndarray]) -> Batch:
+    """A batch of binary images (255 where any object is) from amodal masks, later slots on top.
+
+    masks (B,O,H,W) bool, every slot used; factors name -> (B,O,...).
+    """
+    labels, overlap = compose(masks)
+    return Batch(
+        images=(np.minimum(labels, 1) * np.uint8(255))[..., None],
+        labels=labels,
+        overlap=overlap,
+        masks=masks,
+        num_objects=np.full(len(masks), masks.shape[1], np.uint8),
+        factors=factors,
+    )
+
+
 def parse_pattern(rows: list[str]) -> np.ndarray:
     """A binary template from text rows, '#' (or '1') = on."""
     return np.array([[ch in "#1" for ch in row] for row in rows], dtype=bool)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from groupbench.format import Batch, FactorSpec, SplitLayout
-from groupbench.generators.base import Generator, compose, param, parse_pattern, placement_table, template_sizes
+from groupbench.generators.base import Generator, binary_batch, param, parse_pattern, placement_table, template_sizes
 from groupbench.seeding import CounterRandom
 
 CORNER = parse_pattern(["#####", "#####", "##...", "##...", "##..."])
@@ -117,14 +117,9 @@ class CornersGenerator(Generator):
             orientation = np.concatenate([np.zeros_like(square_left), corner_orientation], axis=1)
             template = np.concatenate([np.zeros_like(square_left), 1 + corner_orientation], axis=1)
         masks = self.placements[template, top, left]
-        labels, overlap = compose(masks)
-        return Batch(
-            images=(np.minimum(labels, 1) * np.uint8(255))[..., None],
-            labels=labels,
-            overlap=overlap,
-            masks=masks,
-            num_objects=np.full(len(index), masks.shape[1], np.uint8),
-            factors={
+        return binary_batch(
+            masks,
+            {
                 "shape": np.where(template == 0, 1, 2).astype(np.uint8),
                 "orientation": orientation.astype(np.uint8),
                 "position": np.stack([top, left], -1).astype(np.int16),

@@ -36,7 +36,7 @@ import numpy as np
 
 from groupbench.format import Batch, FactorSpec, SplitLayout
 from groupbench.generators import mnist_source
-from groupbench.generators.base import Generator, compose, param, placement_table
+from groupbench.generators.base import Generator, binary_batch, param, placement_table
 from groupbench.generators.shapes import SIZES as SHAPE_SIZES
 from groupbench.generators.shapes import TEMPLATES as SHAPE_TEMPLATES
 from groupbench.seeding import CounterRandom
@@ -77,7 +77,9 @@ class MnistShapeGenerator(Generator):
             factors={
                 "digit": FactorSpec("i1", doc="class 0..9 of the digit; -1 for the shape"),
                 "shape": FactorSpec("u1", doc="1 square, 2 triangle, 3 inverted triangle; 0 for the digit"),
-                "position": FactorSpec("<i2", (2,), doc="(row, col) of the shape's top-left pixel; (0, 0) for the digit"),
+                "position": FactorSpec(
+                    "<i2", (2,), doc="(row, col) of the shape's top-left pixel; (0, 0) for the digit"
+                ),
                 "source_index": FactorSpec("<i4", doc="index of the digit in its source file; -1 for the shape"),
             },
         )
@@ -118,15 +120,7 @@ class MnistShapeGenerator(Generator):
         else:
             masks = np.stack([digit_mask, shape_mask], axis=1)
             factors = {name: np.stack([value, shape_factors[name]], axis=1) for name, value in digit_factors.items()}
-        labels, overlap = compose(masks)
-        return Batch(
-            images=(np.minimum(labels, 1) * np.uint8(255))[..., None],
-            labels=labels,
-            overlap=overlap,
-            masks=masks,
-            num_objects=np.full(n, masks.shape[1], np.uint8),
-            factors=factors,
-        )
+        return binary_batch(masks, factors)
 
 
 class MnistShapeMiniGenerator(MnistShapeGenerator):

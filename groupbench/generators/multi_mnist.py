@@ -35,7 +35,7 @@ import numpy as np
 
 from groupbench.format import Batch, FactorSpec, SplitLayout
 from groupbench.generators import mnist_source
-from groupbench.generators.base import Generator, compose, param
+from groupbench.generators.base import Generator, binary_batch, param
 from groupbench.seeding import CounterRandom
 
 DIGIT = 28
@@ -135,20 +135,13 @@ class MultiMnistGenerator(Generator):
         o = np.arange(slots)[None, :, None, None]
         canvas[b, o, (top[..., None] + span)[..., :, None], (left[..., None] + span)[..., None, :]] = crops[row]
         masks = np.ascontiguousarray(canvas[:, :, :size, :size])
-        labels, overlap = compose(masks)
-        return Batch(
-            images=(np.minimum(labels, 1) * np.uint8(255))[..., None],
-            labels=labels,
-            overlap=overlap,
-            masks=masks,
-            num_objects=np.full(n, slots, labels.dtype),
-            factors={
-                "digit": pool.labels[row].astype(np.uint8),
-                "position": np.stack([top, left], -1).astype(np.int16),
-                "size": box.astype(np.uint8),
-                "source_index": pool.source_index[row].astype(np.int32),
-            },
-        )
+        factors = {
+            "digit": pool.labels[row].astype(np.uint8),
+            "position": np.stack([top, left], -1).astype(np.int16),
+            "size": box.astype(np.uint8),
+            "source_index": pool.source_index[row].astype(np.int32),
+        }
+        return binary_batch(masks, factors)
 
 
 class MultiMnistMiniGenerator(MultiMnistGenerator):

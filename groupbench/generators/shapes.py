@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from groupbench.format import Batch, FactorSpec, SplitLayout
-from groupbench.generators.base import Generator, compose, param, parse_pattern, placement_table, template_sizes
+from groupbench.generators.base import Generator, binary_batch, param, parse_pattern, placement_table, template_sizes
 from groupbench.seeding import CounterRandom
 
 SQUARE = parse_pattern(["#######", "#######", "##...##", "##...##", "##...##", "#######", "#######"])
@@ -76,12 +76,6 @@ class ShapesGenerator(Generator):
         left = rng.integers(sample, 3 * slots + 1, size - SIZES[kind, 1] + 1)
         top = rng.integers(sample, 3 * slots + 2, size - SIZES[kind, 0] + 1)
         masks = self.placements[kind, top, left]
-        labels, overlap = compose(masks)
-        return Batch(
-            images=(np.minimum(labels, 1) * np.uint8(255))[..., None],
-            labels=labels,
-            overlap=overlap,
-            masks=masks,
-            num_objects=np.full(len(index), len(slots), np.uint8),
-            factors={"shape": (kind + 1).astype(np.uint8), "position": np.stack([top, left], -1).astype(np.int16)},
+        return binary_batch(
+            masks, {"shape": (kind + 1).astype(np.uint8), "position": np.stack([top, left], -1).astype(np.int16)}
         )

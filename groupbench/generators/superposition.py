@@ -21,7 +21,7 @@ import numpy as np
 
 from groupbench.errors import GroupbenchError
 from groupbench.format import Batch, FactorSpec, SplitLayout
-from groupbench.generators.base import Generator, compose, parse_pattern
+from groupbench.generators.base import Generator, binary_batch, parse_pattern
 from groupbench.seeding import CounterRandom
 
 PATTERN_ROWS = [
@@ -74,12 +74,4 @@ class SuperpositionGenerator(Generator):
             raise GroupbenchError(f"superposition-v1 '{split}' has exactly {table} samples; ask for at most {table}")
         chosen = index[:, None] if split == "single" else PAIRS[index]
         masks = PATTERNS[chosen]
-        labels, overlap = compose(masks)
-        return Batch(
-            images=(np.minimum(labels, 1) * np.uint8(255))[..., None],
-            labels=labels,
-            overlap=overlap,
-            masks=masks,
-            num_objects=np.full(len(index), masks.shape[1], np.uint8),
-            factors={"pattern": (chosen + 1).astype(np.uint8)},
-        )
+        return binary_batch(masks, {"pattern": (chosen + 1).astype(np.uint8)})

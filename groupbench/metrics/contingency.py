@@ -102,7 +102,6 @@ def _histogram(index, valid, n_bins: int, backend):
 
 def _runs(cell_keys, cells_per_image: int, backend):
     """(image, count) of each distinct key in the 1-D int64 array of cell keys."""
-    xp = backend.xp
     keys = backend.sort(cell_keys)
     starts = backend.ones(keys.shape)
     starts[1:] = keys[1:] != keys[:-1]
