@@ -90,6 +90,22 @@ def open_predictions(path: str | Path, split: str, frame_ndim: int) -> Predictio
     raise GroupbenchError(f"{path}: unknown predictions format {suffix!r}; use .h5, .npz or .npy")
 
 
+def write_predictions(path: str | Path, labels: np.ndarray, **attrs: Any) -> Path:
+    """Write hard predictions (N,[T,]H,W) as ``labels`` in an HDF5 file that `score_file` reads.
+
+    ``attrs`` (method, dataset id, split, digest, seed, ...) are stored as file attributes.
+    """
+    from groupbench.writer import atomic_output
+
+    with atomic_output(path) as tmp:
+        with h5py.File(tmp, "w") as handle:
+            chunks = (min(len(labels), 256), *labels.shape[1:]) if len(labels) else None
+            handle.create_dataset("labels", data=labels, chunks=chunks, compression="gzip", compression_opts=1)
+            for name, value in attrs.items():
+                handle.attrs[name] = value
+    return Path(path)
+
+
 def _check_shape(pred: Predictions, frame_shape: tuple[int, ...]) -> None:
     shape = tuple(pred.array.shape)
     expected = f"(N, {', '.join(map(str, frame_shape))})"

@@ -54,8 +54,11 @@ def test_shard_and_merge_from_the_command_line(cli, tmp_path):
 def test_demo_runs_end_to_end(cli, tmp_path):
     result = cli("demo", "--out", str(tmp_path / "demo"))
     assert result.exit_code == 0, result.output
-    for name in ("shapes-v1.h5", "shapes-v1.png", "tetris-v1.h5", "tetris-v1.png"):
+    for name in ("shapes-v1.h5", "shapes-v1.png", "tetris-v1.h5", "tetris-v1.png", "shapes-v1-components.json",
+                 "leaderboard/README.md", "leaderboard/index.html"):
         assert (tmp_path / "demo" / name).exists()
+    board = (tmp_path / "demo" / "leaderboard" / "README.md").read_text()
+    assert "Connected components †" in board and "## tetris-v1" in board
 
 
 def _run(*args):

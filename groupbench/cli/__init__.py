@@ -27,5 +27,6 @@ def main() -> None:
 from groupbench.cli import datasets as _datasets  # noqa: E402,F401  (each module registers its commands on main)
 from groupbench.cli import demo as _demo  # noqa: E402,F401
 from groupbench.cli import score as _score  # noqa: E402,F401
+from groupbench.cli import leaderboard as _leaderboard  # noqa: E402,F401
 from groupbench.cli import export as _export  # noqa: E402,F401
 from groupbench.cli import fetch as _fetch  # noqa: E402,F401

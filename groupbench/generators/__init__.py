@@ -28,6 +28,7 @@ register(
         objects="3",
         splits={"train": 60_000, "valid": 10_000, "test": 10_000},
         default_seed=2019,
+        primary_metric="ari",
         notes="the first 320 test images are the size of IODINE's evaluation set",
     )
 )
@@ -158,6 +159,8 @@ register(
         objects="2-5",
         splits={"train": 60_000, "valid": 10_000, "test": 10_000},
         default_seed=2019,
+        primary_metric="ari",
+        configurations=({}, {"variant": "binarized"}, {"variant": "colored-on-colored"}),
         notes="variants: colored-on-grayscale (default, 2-5 sprites, RGB), binarized (2-3, one channel), colored-on-colored "
         "(1-4, RGB); sprites redrawn procedurally with dSprites geometry, not copied from the DeepMind files",
     )

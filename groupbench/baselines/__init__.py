@@ -1,0 +1,1 @@
+"""Baselines: reference segmenters whose predictions the scorer and the leaderboard take."""

@@ -1,0 +1,177 @@
+"""The leaderboard: entries, official data, duplicates, concurrent submits, load, ranking, rendering."""
+
+import copy
+import json
+import multiprocessing
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from groupbench.data import SplitReader
+from groupbench.errors import GroupbenchError
+from groupbench.generation import generate
+from groupbench.leaderboard import Board, load
+from groupbench.leaderboard.board import validate_entry
+from groupbench.leaderboard.render import ranked_tables, render
+from groupbench.leaderboard.submit import entry_from_results, reference_digests
+from groupbench.scoring import score_file
+
+
+@pytest.fixture(scope="module")
+def official_shapes(tmp_path_factory):
+    """The official shapes-v1 test split (default seed and size) and noisy predictions for it."""
+    folder = tmp_path_factory.mktemp("official")
+    path = generate("shapes-v1", folder / "shapes.h5", sizes={"train": 0, "valid": 0, "test": 10_000, "single": 0}, progress=False)
+    with SplitReader(path, "test") as reader:
+        labels = reader.group["labels"][:].astype(np.int64)
+    predictions = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        noisy = labels.copy()
+        flip = rng.random(noisy.shape) < 0.1 * (seed + 1)
+        noisy[flip] = rng.integers(0, 4, int(flip.sum()))
+        np.save(folder / f"seed{seed}.npy", noisy)
+        predictions.append(folder / f"seed{seed}.npy")
+    return path, predictions
+
+
+@pytest.fixture(scope="module")
+def seed_results(official_shapes):
+    path, predictions = official_shapes
+    return [score_file(p, path)[0] for p in predictions]
+
+
+def test_the_registered_digest_is_what_generate_writes(official_shapes, seed_results):
+    assert seed_results[0]["dataset"]["digest"] == reference_digests()["shapes-v1"]["test"]
+
+
+def test_an_entry_from_three_seeds(seed_results):
+    entry = entry_from_results(seed_results, method="Noise", variant="p=0.1..0.3", source="reproduced", kind="baseline")
+    validate_entry(entry)
+    ami = entry["metrics"]["ami"]
+    values = [r["metrics"]["ami"]["mean"] for r in seed_results]
+    assert ami["values"] == values and ami["seeds"] == 3
+    assert ami["mean"] == pytest.approx(np.mean(values)) and ami["std"] == pytest.approx(np.std(values, ddof=1))
+    assert ami["conventions"] == {
+        "include_background": False, "include_overlap": False, "average_method": "max",
+        "aggregation": "mean over images of per-image scores",
+    }
+    assert entry["dataset"]["official"] is True and entry["dataset"]["images"] == 10_000
+    assert len(entry["predictions"]) == 3
+
+
+def test_unofficial_data_is_refused_unless_marked(small_file, tmp_path):
+    path = small_file("shapes-v1")
+    with SplitReader(path, "test") as reader:
+        np.save(tmp_path / "p.npy", reader.group["labels"][:])
+    results = [score_file(tmp_path / "p.npy", path)[0]]
+    with pytest.raises(GroupbenchError, match="not the official data .*--unofficial"):
+        entry_from_results(results, method="Oracle")
+    entry = entry_from_results(results, method="Oracle", unofficial=True)
+    assert entry["dataset"]["official"] is False
+
+
+def test_part_of_the_official_split_is_not_official(official_shapes, tmp_path):
+    path, predictions = official_shapes
+    np.save(tmp_path / "part.npy", np.load(predictions[0])[:320])
+    results = [score_file(tmp_path / "part.npy", path)[0]]
+    with pytest.raises(GroupbenchError, match="9680 images of the split were not scored"):
+        entry_from_results(results, method="Partial")
+
+
+def test_seeds_of_different_configurations_do_not_mix(seed_results):
+    other = copy.deepcopy(seed_results[1])
+    other["conventions"]["average_method"] = "arithmetic"
+    with pytest.raises(GroupbenchError, match="disagree on the scoring conventions"):
+        entry_from_results([seed_results[0], other], method="Mixed")
+
+
+def test_duplicates_and_invalid_entries_are_refused(seed_results, tmp_path):
+    board = Board(tmp_path / "board")
+    entry = entry_from_results(seed_results[:1], method="Noise", variant="p=0.1")
+    board.add(entry)
+    with pytest.raises(GroupbenchError, match="already on the board"):
+        board.add(copy.deepcopy(entry))
+    broken = copy.deepcopy(entry)
+    broken["kind"] = "mystery"
+    with pytest.raises(GroupbenchError, match="invalid at kind"):
+        board.add(broken)
+    lying = copy.deepcopy(entry)
+    lying["metrics"]["ami"]["mean"] += 0.1
+    with pytest.raises(GroupbenchError, match="mean is not the mean of its values"):
+        board.add(lying)
+    reported = copy.deepcopy(entry)
+    reported["source"] = {"type": "reported"}
+    with pytest.raises(GroupbenchError, match="'reference' is a required property"):
+        board.add(reported)
+    assert len(board.entries()) == 1
+
+
+def _submit_one(args):
+    board, entry, barrier = args
+    barrier.wait()
+    return str(Board(board).add(entry))
+
+
+def test_concurrent_submissions_lose_nothing(seed_results, tmp_path):
+    entries = []
+    for i in range(8):
+        entry = entry_from_results(seed_results[:1], method=f"Method {i}")
+        entries.append(entry)
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        barrier = manager.Barrier(8)
+        with context.Pool(8) as pool:
+            paths = pool.map(_submit_one, [(tmp_path / "board", e, barrier) for e in entries])
+    assert len(set(paths)) == 8
+    stored = Board(tmp_path / "board").entries()
+    assert sorted(e["method"] for _, e in stored) == [f"Method {i}" for i in range(8)]
+    assert not list((tmp_path / "board" / "entries").glob(".*partial*"))
+
+
+def test_load_ranks_and_renders(seed_results, tmp_path):
+    board = Board(tmp_path / "board")
+    for i, results in enumerate(seed_results):
+        board.add(entry_from_results([results], method=f"Noise {i}", variant=f"p={0.1 * (i + 1):.1f}"))
+    reported = json.loads(json.dumps(board.entries()[0][1]))
+    reported.update(method="Paper", source={"type": "reported", "reference": "A paper, Table 1"}, predictions=[])
+    reported["dataset"].update(digest=None, images=None)
+    reported["metrics"] = {"ari": {**reported["metrics"]["ari"], "mean": 0.99, "values": None, "std": 0.004, "seeds": 5}}
+    board.add(reported)
+    frame = load(tmp_path / "board")
+    assert len(frame) == 3 * 2 + 1 and set(frame["metric"]) == {"ami", "ari"}
+    assert frame.loc[frame["method"] == "Paper", "reference"].item() == "A paper, Table 1"
+    table = ranked_tables(board)["shapes-v1"]
+    # shapes-v1 ranks by AMI: the least noisy first; the entry without AMI last
+    assert [row.entry["method"] for row in table] == ["Noise 0", "Noise 1", "Noise 2", "Paper"]
+    markdown, page = render(board)
+    text = markdown.read_text()
+    assert "## shapes-v1" in text and "| 1 | Noise 0 |" in text and "0.990 ± 0.004" in text
+    assert "reported (A paper, Table 1)" in text
+    html = page.read_text()
+    assert "<svg" in html and "http://" not in html.replace("http://www.w3.org", "") and "src=" not in html
+
+
+def test_submit_command_scores_predictions(official_shapes, tmp_path):
+    path, predictions = official_shapes
+    args = [sys.executable, "-m", "groupbench", "leaderboard", "submit", str(predictions[0]), str(predictions[1]),
+            "--dataset", str(path), "--method", "Noise", "--board", str(tmp_path / "b")]
+    result = subprocess.run(args, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "added" in result.stdout and "unofficial" not in result.stdout
+    again = subprocess.run(args, capture_output=True, text=True)
+    assert again.returncode == 1 and "already on the board" in again.stderr and "Traceback" not in again.stderr
+    rendered = subprocess.run([sys.executable, "-m", "groupbench", "leaderboard", "render", "--board", str(tmp_path / "b")],
+                              capture_output=True, text=True)
+    assert rendered.returncode == 0 and (tmp_path / "b" / "index.html").exists()
+    entry = Board(tmp_path / "b").entries()[0][1]
+    assert entry["metrics"]["ami"]["seeds"] == 2
+
+
+def test_submit_refuses_predictions_without_a_dataset(tmp_path):
+    np.save(tmp_path / "p.npy", np.zeros((3, 28, 28), np.int64))
+    result = subprocess.run([sys.executable, "-m", "groupbench", "leaderboard", "submit", str(tmp_path / "p.npy"),
+                             "--method", "X", "--board", str(tmp_path / "b")], capture_output=True, text=True)
+    assert result.returncode == 1 and "pass --dataset" in result.stderr
