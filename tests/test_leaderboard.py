@@ -175,3 +175,13 @@ def test_submit_refuses_predictions_without_a_dataset(tmp_path):
     result = subprocess.run([sys.executable, "-m", "groupbench", "leaderboard", "submit", str(tmp_path / "p.npy"),
                              "--method", "X", "--board", str(tmp_path / "b")], capture_output=True, text=True)
     assert result.returncode == 1 and "pass --dataset" in result.stderr
+
+
+def test_the_committed_board_is_rendered_from_its_entries(tmp_path):
+    """leaderboard/README.md and index.html must be re-rendered whenever an entry changes."""
+    from groupbench.leaderboard import DEFAULT_BOARD
+    from groupbench.leaderboard.render import render_html, render_markdown
+
+    board = Board(DEFAULT_BOARD)
+    assert (DEFAULT_BOARD / "README.md").read_text() == render_markdown(board)
+    assert (DEFAULT_BOARD / "index.html").read_text() == render_html(board)
