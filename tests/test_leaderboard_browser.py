@@ -6,11 +6,14 @@ skipped on a developer machine and fails under CI (CI=true), where they must be 
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
-from groupbench.leaderboard import DEFAULT_BOARD, Board
+from groupbench.leaderboard import Board
 from groupbench.leaderboard.render import render
+
+REPOSITORY_BOARD = Path(__file__).resolve().parents[1] / "leaderboard"
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
@@ -29,7 +32,7 @@ def page(tmp_path_factory):
     """The repository's board rendered into a temporary folder."""
     board = Board(tmp_path_factory.mktemp("board"))
     board.entries_dir.mkdir(parents=True)
-    for path, _ in Board(DEFAULT_BOARD).entries():
+    for path, _ in Board(REPOSITORY_BOARD).entries():
         shutil.copy(path, board.entries_dir / path.name)
     _, index = render(board)
     return index
