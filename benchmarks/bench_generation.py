@@ -26,23 +26,34 @@ COUNTS = {
     "mnist-shape-mini-v1": {"train": 750, "valid": 250, "test": 250, "single": 20_000},
     "multi-mnist-mini-v1": {"train": 10_000, "valid": 2_000, "test": 2_000, "single": 750},
     "multi-dsprites-v1": {"train": 6_000, "valid": 1_000, "test": 1_000},
+    "multi-dsprites-v1[variant=binarized]": {"train": 6_000, "valid": 1_000, "test": 1_000},
+    "multi-dsprites-v1[variant=colored-on-colored]": {"train": 6_000, "valid": 1_000, "test": 1_000},
 }
+"""Keys are dataset labels: the id, and parameters in brackets for a configuration."""
+
+
+def parse_label(label: str) -> tuple[str, dict[str, str]]:
+    """``id[key=value,...]`` -> (id, params)."""
+    dataset_id, _, rest = label.partition("[")
+    return dataset_id, dict(pair.split("=", 1) for pair in rest.rstrip("]").split(",") if pair)
 
 PEAK_RSS = """
 import json, sys
 from groupbench.generation import generate
-generate(sys.argv[1], sys.argv[2], sizes=json.loads(sys.argv[3]), progress=False)
+generate(sys.argv[1], sys.argv[2], sizes=json.loads(sys.argv[3]), params=json.loads(sys.argv[4]), progress=False)
 status = open("/proc/self/status").read()
 print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
 """
 
 
-@pytest.mark.parametrize("dataset_id", sorted(COUNTS))
-def test_generate_one_core(benchmark, tmp_path, dataset_id):
-    sizes = COUNTS[dataset_id]
+@pytest.mark.parametrize("label", sorted(COUNTS))
+def test_generate_one_core(benchmark, tmp_path, label):
+    sizes = COUNTS[label]
+    dataset_id, params = parse_label(label)
     out = tmp_path / "data.h5"
     benchmark.pedantic(
-        generate, args=(dataset_id, out), kwargs=dict(sizes=sizes, overwrite=True, progress=False), rounds=3, iterations=1
+        generate, args=(dataset_id, out), kwargs=dict(sizes=sizes, params=params, overwrite=True, progress=False),
+        rounds=3, iterations=1,
     )
     images = sum(sizes.values())
     benchmark.extra_info["images"] = images
@@ -51,14 +62,15 @@ def test_generate_one_core(benchmark, tmp_path, dataset_id):
 
 
 @pytest.mark.parametrize("scale", [1, 4])
-@pytest.mark.parametrize("dataset_id", sorted(COUNTS))
-def test_generate_peak_memory(benchmark, tmp_path, dataset_id, scale):
+@pytest.mark.parametrize("label", sorted(COUNTS))
+def test_generate_peak_memory(benchmark, tmp_path, label, scale):
     """Peak RSS of a process generating the file, at 1x and 4x the count: it must not grow."""
-    sizes = {split: n * scale for split, n in COUNTS[dataset_id].items()}
+    sizes = {split: n * scale for split, n in COUNTS[label].items()}
+    dataset_id, params = parse_label(label)
 
     def run():
         result = subprocess.run(
-            [sys.executable, "-c", PEAK_RSS, dataset_id, str(tmp_path / "m.h5"), json.dumps(sizes)],
+            [sys.executable, "-c", PEAK_RSS, dataset_id, str(tmp_path / "m.h5"), json.dumps(sizes), json.dumps(params)],
             check=True, capture_output=True, text=True,
         )
         (tmp_path / "m.h5").unlink()

@@ -397,3 +397,13 @@ def test_wrapper_sums_states_over_processes(tmp_path):
 def test_backend_resolution():
     assert resolve_backend(None, np.zeros(2)).name == "numpy"
     assert resolve_backend(None, np.zeros(2), torch.zeros(2)).name == "torch"
+
+
+def test_running_metric_rejects_bad_options_at_construction():
+    from groupbench.errors import GroupbenchError
+    from groupbench.metrics import GroupingMetric
+
+    with pytest.raises(GroupbenchError, match="average_method"):
+        GroupingMetric(average_method="geometric-ish")
+    with pytest.raises(GroupbenchError, match="sequence_mode"):
+        GroupingMetric(sequence_mode="frames")

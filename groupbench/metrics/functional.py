@@ -105,7 +105,7 @@ def degenerate_images(true, valid=None, *, sequence_mode=None, backend=None, chu
 
 def _iter_scores(true, pred, valid, metrics, average_method, sequence_mode, backend, chunk_size):
     true, pred, valid = (x if x is None or hasattr(x, "shape") else np.asarray(x) for x in (true, pred, valid))
-    _check_options(metrics, average_method, sequence_mode, chunk_size)
+    check_options(metrics, average_method, sequence_mode, chunk_size)
     _check_shapes(true, pred, valid, sequence_mode)
     n_items = true.shape[0]
     if chunk_size is None:
@@ -172,7 +172,7 @@ def _labels(labels, valid, backend, name: str):
     return labels
 
 
-def _check_options(metrics, average_method, sequence_mode, chunk_size) -> None:
+def check_options(metrics, average_method, sequence_mode, chunk_size) -> None:
     unknown = set(metrics) - set(METRICS)
     if unknown:
         raise GroupbenchError(f"unknown metrics {sorted(unknown)}; choose from {', '.join(METRICS)}")

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.distributed as dist
 
-from groupbench.metrics.functional import iter_scores
+from groupbench.metrics.functional import check_options, iter_scores
 
 _FIELDS = ("images", "degenerate", "ari_sum", "ari_sum_sq", "ami_sum", "ami_sum_sq")
 
@@ -29,6 +29,7 @@ class GroupingMetric:
         chunk_size: int | None = None,
         process_group=None,
     ):
+        check_options(("ari", "ami"), average_method, sequence_mode, chunk_size)
         self.average_method = average_method
         self.sequence_mode = sequence_mode
         self.chunk_size = chunk_size
