@@ -28,6 +28,11 @@ COUNTS = {
     "multi-dsprites-v1": {"train": 6_000, "valid": 1_000, "test": 1_000},
     "multi-dsprites-v1[variant=binarized]": {"train": 6_000, "valid": 1_000, "test": 1_000},
     "multi-dsprites-v1[variant=colored-on-colored]": {"train": 6_000, "valid": 1_000, "test": 1_000},
+    # sequences of 21 frames: "images" are sequences here
+    "flying-shapes-v1": {"train": 4_000, "valid": 500, "test": 500},
+    "flying-shapes-v1[num_objects=5]": {"train": 4_000, "valid": 500, "test": 500},
+    "flying-mnist-mini-v1": {"train": 4_000, "valid": 500, "test": 500},
+    "flying-dsprites-v1": {"train": 400, "valid": 50, "test": 50},
 }
 """Keys are dataset labels: the id, and parameters in brackets for a configuration."""
 

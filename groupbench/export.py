@@ -10,7 +10,11 @@ labels, and for digit datasets ``targets`` (1, N, D) int64, the digit classes. S
 ``validation`` and ``test`` (from ``train``, ``valid``, ``test``), each with ``features``
 (T, N, H, W, C) float32 in [0, 1], ``groups`` (T, N, H, W, 1) float32 and ``overlaps``
 (T, N, H, W, 1) float32 (1.0 where 2 or more objects cover the pixel; the loader ignores it, the
-official files carry it). T = 1 for still images, the sequence length otherwise.
+official files carry it). Time comes first: T = 1 for still images (the loader tiles the frame
+over its steps), the sequence length for sequences, every frame with its own ``groups``. The
+loader cuts sequences to their first ``nr_steps + 1`` frames, so its default 20 steps need
+T >= 21 (the default length of the flying datasets); `ExportReport.frames` says what was
+written.
 
 In both, ``groups`` holds 0 for background **and for overlap pixels** (the originals score only
 pixels with a non-zero group), and object k as k (groupbench's labels). Pixels are the stored
@@ -40,6 +44,7 @@ LAYOUTS = {
 }
 
 ROWS_PER_READ = 1000
+"""Frames read at a time, about (see `rows_per_read`)."""
 CHUNK_SAMPLES = 100
 GZIP_LEVEL = 4
 """h5py's default gzip level, as in the RC files."""
@@ -52,6 +57,8 @@ class ExportReport:
     groups: dict[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
     skipped_splits: list[str] = field(default_factory=list)
     missing_groups: list[str] = field(default_factory=list)
+    frames: int = 1
+    """T of the arrays written: 1 for still images, the sequence length for sequences."""
 
 
 def _targets(handle: h5py.File, splits: tuple[str, ...]) -> np.ndarray | None:
@@ -113,6 +120,7 @@ def export(
                         f"{path}: holds sequences; the binding layout (RC) takes still images only, use --layout nem"
                     )
                 shapes.add(images.shape[1:])
+                report.frames = images.shape[1] if images.ndim == 5 else 1
         if len(shapes) > 1:
             raise GroupbenchError(f"{path}: splits have different image shapes {sorted(shapes)}; cannot share one file")
         with atomic_output(out) as tmp, h5py.File(tmp, "w") as sink:
@@ -124,6 +132,11 @@ def export(
                         sink[group].create_dataset("targets", data=targets[None], compression="gzip", compression_opts=GZIP_LEVEL)
                 report.groups[group] = (splits, n)
     return report
+
+
+def rows_per_read(frames: int) -> int:
+    """Samples read and written at a time: about `ROWS_PER_READ` frames, in whole chunks of samples."""
+    return max(CHUNK_SAMPLES, ROWS_PER_READ // frames // CHUNK_SAMPLES * CHUNK_SAMPLES)
 
 
 def _write_group(source, splits, group, image_name, label_name, overlap_name, progress) -> int:
@@ -143,12 +156,13 @@ def _write_group(source, splits, group, image_name, label_name, overlap_name, pr
         )
         for name, channels in specs.items()
     }
+    step = rows_per_read(frames)
     offset = 0
     for split in splits:
         src = source[split]
         count = src["images"].shape[0]
-        for start in range(0, count, ROWS_PER_READ):
-            stop = min(start + ROWS_PER_READ, count)
+        for start in range(0, count, step):
+            stop = min(start + step, count)
             images = src["images"][start:stop]
             labels = src["labels"][start:stop]
             overlap = src["overlap"][start:stop]

@@ -1,4 +1,4 @@
-"""Preview grids: images beside their ground-truth segmentations, as PNG."""
+"""Preview grids: images beside their ground-truth segmentations, as PNG or (sequences) animated GIF."""
 
 from __future__ import annotations
 
@@ -52,17 +52,53 @@ def grid(images: np.ndarray, labels: np.ndarray, overlap: np.ndarray, columns: i
     return canvas
 
 
+GIF_FRAME_MS = 120
+"""Display time of one frame of an animated preview."""
+
+
+def gif_frames(pictures: list[np.ndarray]) -> list[Image.Image]:
+    """RGB pictures (H,W,3) as palette images sharing one palette, for an animated GIF.
+
+    Exact when all pictures together use at most 256 colours (binary, grayscale and most
+    segmentation previews); otherwise one palette of 256 colours is fitted to all of them, so
+    colours do not flicker from frame to frame.
+    """
+    stack = np.stack(pictures)
+    colours, inverse = np.unique(stack.reshape(-1, 3), axis=0, return_inverse=True)
+    if len(colours) <= 256:
+        palette = colours.astype(np.uint8).reshape(-1).tolist()
+        frames = []
+        for indices in inverse.reshape(stack.shape[:3]).astype(np.uint8):
+            frame = Image.frombytes("P", (indices.shape[1], indices.shape[0]), indices.tobytes())
+            frame.putpalette(palette)
+            frames.append(frame)
+        return frames
+    shared = Image.fromarray(stack.reshape(-1, *stack.shape[2:])).quantize(256, dither=Image.Dither.NONE)
+    return [Image.fromarray(p).quantize(palette=shared, dither=Image.Dither.NONE) for p in pictures]
+
+
 def save_preview(path: str | Path, split: str, out: str | Path, n: int = 16, columns: int = 4) -> Path:
-    """Write the first ``n`` samples of ``split`` as a PNG grid; sequences show their first frame."""
+    """Write the first ``n`` samples of ``split`` as a grid of image | ground truth pairs.
+
+    ``out`` ending in ``.gif``: an animated GIF with one grid per frame (a still image gives one
+    frame); any other name: a PNG, where sequences show their first frame.
+    """
     if n < 1:
         raise GroupbenchError(f"--n must be >= 1, got {n}")
     with SplitReader(path, split) as reader:
         batch = reader[: min(n, len(reader))]
     images, labels, overlap = batch["images"], batch["labels"], batch["overlap"]
-    if images.ndim == 5:
-        images, labels, overlap = images[:, 0], labels[:, 0], overlap[:, 0]
-    scale = max(1, 128 // images.shape[1])
-    picture = Image.fromarray(grid(images, labels, overlap, columns=min(columns, len(images)), scale=scale))
+    if images.ndim == 4:  # still images: one frame
+        images, labels, overlap = images[:, None], labels[:, None], overlap[:, None]
+    animated = Path(out).suffix.lower() == ".gif"
+    frames = range(images.shape[1]) if animated else [0]
+    scale = max(1, 128 // images.shape[2])
+    columns = min(columns, len(images))
+    pictures = [grid(images[:, t], labels[:, t], overlap[:, t], columns=columns, scale=scale) for t in frames]
     with atomic_output(out) as tmp:
-        picture.save(tmp, format="PNG")
+        if animated:
+            first, *rest = gif_frames(pictures)
+            first.save(tmp, format="GIF", save_all=True, append_images=rest, duration=GIF_FRAME_MS, loop=0, optimize=False)
+        else:
+            Image.fromarray(pictures[0]).save(tmp, format="PNG")
     return Path(out)

@@ -1,6 +1,7 @@
 """The dataset registry: versioned ids (``shapes-v1``), one `DatasetSpec` per id, "did you mean" errors.
 
-Built-in datasets are registered in `groupbench.generators`. A third-party package adds its own
+Built-in datasets are registered in `groupbench.generators`; ids whose files are converted from data
+published elsewhere (no generator) in `groupbench.importers`. A third-party package adds its own
 without touching this code: it calls `register` in a module that it names as an entry point in
 the ``groupbench.datasets`` group of its package metadata (see docs/datasets.md).
 Any change to what a registered id generates must be a new version, never an edit of the old one.
@@ -13,7 +14,7 @@ import difflib
 import importlib
 import re
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -31,8 +32,8 @@ class DatasetSpec:
 
     id: str
     """Versioned id, e.g. ``shapes-v1``."""
-    generator: str | type
-    """The generator class, or ``"module:Class"`` imported on first use."""
+    generator: str | type | None
+    """The generator class, or ``"module:Class"`` imported on first use; None for an import-only id."""
     description: str
     """One line: what the images show."""
     paper: str
@@ -55,16 +56,37 @@ class DatasetSpec:
     """Parameter sets the leaderboard ranks separately (default parameters first), e.g. variants."""
     notes: str = ""
     """Where this dataset departs from the original, if anywhere."""
+    imported_by: str = ""
+    """Import-only ids (generator None): the command that writes their files from the published data."""
+    import_params: dict[str, Any] = field(default_factory=dict)
+    """Import-only ids: the ``params`` a standard import records (what `resolve_params` returns)."""
+
+    @property
+    def imported(self) -> bool:
+        """True for an id whose files are imported from published data rather than generated."""
+        return self.generator is None
+
+    def _not_generated(self) -> GroupbenchError:
+        return GroupbenchError(f"{self.id} is not generated: its files are imported from the published data with '{self.imported_by}'")
 
     def generator_class(self) -> type:
         """The generator class (imports it when the spec names it lazily)."""
+        if self.generator is None:
+            raise self._not_generated()
         if not isinstance(self.generator, str):
             return self.generator
         module, _, name = self.generator.partition(":")
         return getattr(importlib.import_module(module), name)
 
     def resolve_params(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Full parameter dict: defaults with ``overrides`` applied (strings parsed by field type)."""
+        """Full parameter dict: defaults with ``overrides`` applied (strings parsed by field type).
+
+        Import-only ids take no overrides and return `import_params`.
+        """
+        if self.generator is None:
+            if overrides:
+                raise self._not_generated()
+            return dict(self.import_params)
         params_type = self.generator_class().Params
         fields = {f.name: f for f in dataclasses.fields(params_type)}
         hints = typing.get_type_hints(params_type)
@@ -126,6 +148,7 @@ def _ensure_loaded() -> None:
         return
     _loaded = True
     importlib.import_module("groupbench.generators")
+    importlib.import_module("groupbench.importers")
     for entry in entry_points(group=PLUGIN_GROUP):
         entry.load()
 

@@ -139,6 +139,7 @@ def test_nem_layout(small_file, tmp_path):
     out = tmp_path / "md.h5"
     report = export(source, "nem", out)
     assert report.groups == {"training": (("train",), 300), "validation": (("valid",), 100), "test": (("test",), 200)}
+    assert report.frames == 1
     with h5py.File(out, "r") as f:
         assert set(f) == {"training", "validation", "test"}
         assert set(f["test"]) == {"features", "groups", "overlaps"}
@@ -196,6 +197,48 @@ def test_nem_sequences_are_time_major(tmp_path):
     with pytest.raises(GroupbenchError, match="still images only"):
         export(tmp_path / "seq.h5", "binding", tmp_path / "seq_binding.h5")
     assert not (tmp_path / "seq_binding.h5").exists()
+
+
+@pytest.mark.parametrize("dataset_id,name", [("flying-shapes-v1", "flying_shapes.h5"), ("flying-mnist-mini-v1", "flying_mnist_hard_2digits.h5")])
+def test_nem_reads_the_flying_sequences_with_its_default_20_steps(small_file, tmp_path, dataset_id, name):
+    source = small_file(dataset_id)
+    out = tmp_path / name
+    report = export(source, "nem", out)
+    assert report.frames == 21 and report.groups["training"] == (("train",), 300)
+    size = 28 if "shapes" in dataset_id else 24
+    for usage, split in (("training", "train"), ("validation", "valid"), ("test", "test")):
+        x, y, overlaps = read_nem(out, usage, nr_steps=20)  # time first: (21, N, H, W, 1)
+        ours = split_arrays(source, split)
+        n = len(ours["images"])
+        assert x.shape == (21, n, size, size, 1) and y.shape == (21, n, size, size, 1) and overlaps.shape == (21, n, size, size, 1)
+        for t in (0, 7, 20):
+            assert (x[t] == ours["images"][:, t] / np.float32(255)).all()
+            assert (y[t, ..., 0] == expected_groups(ours["labels"][:, t], ours["overlap"][:, t])).all()
+            assert (overlaps[t, ..., 0] == ours["overlap"][:, t]).all()
+        assert set(np.unique(y).tolist()) <= set(range(int(ours["masks"].shape[2]) + 1))
+    if "mnist" in dataset_id:  # grayscale in [0, 1], not binary
+        assert len(np.unique(x)) > 2 and x.min() == 0.0 and x.max() == 1.0
+    else:
+        assert set(np.unique(x).tolist()) == {0.0, 1.0}
+
+
+def test_nem_export_reads_sequences_in_bounded_blocks(small_file, tmp_path, monkeypatch):
+    """Still images are read 1,000 at a time; sequences in whole chunks of 100 samples, so memory
+    stays bounded (100 sequences of 21 RGB 64x64 frames as float32: 103 MB); the output does not
+    depend on the block size."""
+    import groupbench.export as module
+
+    assert module.rows_per_read(1) == 1000 and module.rows_per_read(5) == 200
+    assert module.rows_per_read(21) == 100 and module.rows_per_read(51) == 100 and module.rows_per_read(1000) == 100
+    assert module.rows_per_read(21) * 21 * 64 * 64 * 3 * 4 < 110e6
+    source = small_file("flying-shapes-v1")
+    export(source, "nem", tmp_path / "a.h5")
+    monkeypatch.setattr(module, "ROWS_PER_READ", 10**6)  # the whole split in one block
+    export(source, "nem", tmp_path / "b.h5")
+    with h5py.File(tmp_path / "a.h5", "r") as a, h5py.File(tmp_path / "b.h5", "r") as b:
+        for usage in ("training", "validation", "test"):
+            for name in ("features", "groups", "overlaps"):
+                assert (a[usage][name][:] == b[usage][name][:]).all()
 
 
 # --- errors and the command ---------------------------------------------------------------------

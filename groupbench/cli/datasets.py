@@ -27,16 +27,23 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @main.command("list")
 @click.option("-v", "--verbose", is_flag=True, help="Also show parameters, splits and sources.")
 def list_datasets(verbose: bool) -> None:
-    """The registered datasets, one line each."""
-    for spec in registry.specs():
+    """The registered datasets, one line each; [imported] marks ids made by 'groupbench import', not generated."""
+    specs = registry.specs()
+    width = max(22, *(len(spec.id) for spec in specs))
+    for spec in specs:
         h, w, c = spec.image_size
         frames = f"x{spec.sequence_length} frames" if spec.sequence_length else ""
-        click.echo(f"{spec.id:<22} {h}x{w}x{c}{frames:<11} {spec.objects:>4} objects  {spec.description}")
+        marker = "[imported] " if spec.imported else ""
+        click.echo(f"{spec.id:<{width}} {h}x{w}x{c}{frames:<11} {spec.objects:>4} objects  {marker}{spec.description}")
         if verbose:
             sizes = ", ".join(f"{name} {n:,}" for name, n in spec.splits.items())
-            click.echo(f"    splits: {sizes}; default seed {spec.default_seed}")
-            for f in dataclasses.fields(spec.generator_class().Params):
-                click.echo(f"    --param {f.name}={f.default!r}: {f.metadata.get('doc', '')}")
+            if spec.imported:
+                click.echo(f"    splits: {sizes} (consecutive records of the source file)")
+                click.echo(f"    import: {spec.imported_by}")
+            else:
+                click.echo(f"    splits: {sizes}; default seed {spec.default_seed}")
+                for f in dataclasses.fields(spec.generator_class().Params):
+                    click.echo(f"    --param {f.name}={f.default!r}: {f.metadata.get('doc', '')}")
             click.echo(f"    source: {spec.paper}")
             if spec.notes:
                 click.echo(f"    note: {spec.notes}")
@@ -148,9 +155,17 @@ def validate_command(file) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--split", default="test", show_default=True, help="Split to show.")
 @click.option("--n", "count", type=int, default=16, show_default=True, help="Number of samples.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output PNG.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Output PNG, or GIF (NAME.gif): animated over the frames of sequences.")
 def show(file, split, count, out) -> None:
-    """Write a PNG grid of images beside their ground-truth segmentations (overlap in white)."""
+    """Write a grid of images beside their ground-truth segmentations (overlap in white).
+
+    A PNG shows the first frame of sequences; --out NAME.gif animates them.
+    """
     from groupbench.preview import save_preview
 
-    click.echo(f"wrote {save_preview(file, split, out, n=count)}")
+    path = save_preview(file, split, out, n=count)
+    with open_file(file) as handle:
+        sequences = split in handle and handle[split]["images"].ndim == 5
+    hint = " (first frames; --out NAME.gif animates the sequences)" if sequences and path.suffix.lower() != ".gif" else ""
+    click.echo(f"wrote {path}{hint}")

