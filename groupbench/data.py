@@ -77,9 +77,10 @@ class SplitReader:
 class GroupingDataset(torch.utils.data.Dataset):
     """A split as a torch map-style dataset; the file is opened lazily in each worker process.
 
-    Item: dict with ``image`` float32 (C,H,W) in [0,1] ((T,C,H,W) for sequences), ``labels``
-    int64 (H,W), ``overlap`` bool (H,W), ``masks`` bool (O,H,W), ``num_objects`` and ``index``
-    int64 scalars, and ``factors`` (dict of tensors) when ``with_factors``.
+    Item: dict with ``image`` float32 (C,H,W) in [0,1], ``labels`` int64 (H,W), ``overlap`` bool
+    (H,W), ``masks`` bool (O,H,W), ``num_objects`` and ``index`` int64 scalars, and ``factors``
+    (dict of tensors, (O,...) or per frame (T,O,...)) when ``with_factors``. Sequences add the
+    frame axis first: image (T,C,H,W), labels and overlap (T,H,W), masks (T,O,H,W).
     """
 
     def __init__(self, path: str | Path, split: str = "train", *, with_masks: bool = True, with_factors: bool = False):
