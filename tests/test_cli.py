@@ -1,5 +1,6 @@
 """The command line: every command's help, the main flows, and one clear line for bad input."""
 
+import re
 import subprocess
 import sys
 
@@ -55,10 +56,12 @@ def test_demo_runs_end_to_end(cli, tmp_path):
     result = cli("demo", "--out", str(tmp_path / "demo"))
     assert result.exit_code == 0, result.output
     for name in ("shapes-v1.h5", "shapes-v1.png", "tetris-v1.h5", "tetris-v1.png", "shapes-v1-components.json",
-                 "leaderboard/README.md", "leaderboard/index.html"):
+                 "shapes-v1-rc.h5", "rc-shapes/best.pt", "rc-shapes/metrics.csv", "leaderboard/README.md", "leaderboard/index.html"):
         assert (tmp_path / "demo" / name).exists()
     board = (tmp_path / "demo" / "leaderboard" / "README.md").read_text()
-    assert "Connected components †" in board and "## tetris-v1" in board
+    assert "Connected components †" in board and "## tetris-v1" in board and "RC †" in board
+    rc_ami = float(re.search(r"RC \(autoencoder trained .*?AMI ([0-9.]+)", result.output).group(1))
+    assert rc_ami > 0.8  # the quick RC beats connected components (about 0.54) by far
 
 
 def _run(*args):

@@ -31,3 +31,4 @@ from groupbench.cli import leaderboard as _leaderboard  # noqa: E402,F401
 from groupbench.cli import export as _export  # noqa: E402,F401
 from groupbench.cli import fetch as _fetch  # noqa: E402,F401
 from groupbench.cli import importer as _importer  # noqa: E402,F401
+from groupbench.cli import baselines as _baselines  # noqa: E402,F401

@@ -1,0 +1,424 @@
+"""Training runs, predictions and reproductions of the presets: what ``groupbench train``,
+``predict`` and ``reproduce`` do.
+
+A run folder holds ``config.json`` (preset, algorithm, every configuration field, the data it was
+trained on), the files of `training.fit` (``checkpoint.pt``, ``best.pt``, ``metrics.csv``,
+``summary.json``), and for a curriculum one such folder per stage (``stage1/``, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+import typing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from groupbench.baselines import presets as preset_registry
+from groupbench.baselines.presets import Preset, Stage, algorithm
+from groupbench.baselines.training import (
+    RESUMABLE, Precision, Processes, fit, generator, load_config_file, resolve_device,
+)
+from groupbench.data import SplitReader
+from groupbench.errors import GroupbenchError
+from groupbench.format import split_names
+from groupbench.writer import atomic_output
+
+DEFAULT_DATA_DIR = Path("groupbench-data")
+PREDICT_BATCH = 500
+"""Images per prediction batch (the random starts depend on it, so it is fixed)."""
+
+
+def parse_changes(preset: Preset, pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings -> configuration changes typed by the algorithm's Config fields."""
+    config_type = algorithm(preset.algorithm).Config
+    hints = typing.get_type_hints(config_type)
+    changes = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise GroupbenchError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set lr=0.01")
+        if key not in hints:
+            close = preset_registry._did_you_mean(key, hints)
+            raise GroupbenchError(f"{preset.name}: no configuration field {key!r}{close}")
+        changes[key] = _parse(key, raw.strip(), hints[key])
+    return changes
+
+
+def _parse(key: str, raw: str, kind) -> Any:
+    """A value of a Config field from text: bool, int, float, str, or a tuple of them (comma-separated)."""
+    if typing.get_origin(kind) is tuple:
+        item = typing.get_args(kind)[0]
+        return tuple(_parse(key, part.strip(), item) for part in raw.split(",") if part.strip())
+    try:
+        if kind is bool:
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return raw.lower() in ("true", "1", "yes")
+        if kind in (int, float, str):
+            return kind(raw)
+    except ValueError:
+        raise GroupbenchError(f"--set {key}={raw!r}: not a valid {kind.__name__}") from None
+    raise GroupbenchError(f"--set {key}: a field of type {kind} cannot be set from the command line")
+
+
+def _data_name(dataset_id: str, params: dict[str, Any]) -> str:
+    label = dataset_id + "".join(f"-{k}{v}" for k, v in sorted(params.items()))
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label) + ".h5"
+
+
+def dataset_file(dataset_id: str, params: dict[str, Any], data_dir: str | Path, echo=print) -> Path:
+    """The standard file of a dataset configuration (default seed and sizes), generated if missing."""
+    from groupbench.generation import generate
+
+    path = Path(data_dir) / _data_name(dataset_id, params)
+    processes = Processes.from_env()
+    if not path.exists():
+        if processes.main:
+            echo(f"generating {dataset_id}{params or ''} -> {path}")
+            generate(dataset_id, path, params=params)
+        else:  # the main process writes it (atomically); the others wait for it
+            while not path.exists():
+                time.sleep(1)
+    return path
+
+
+def _dataset_record(path: Path) -> dict[str, Any]:
+    with SplitReader(path, _first_split(path)) as reader:
+        meta = reader.meta
+    return {"file": str(path), "id": meta["dataset"], "params": meta["params"], "seed": meta["seed"], "digests": meta["digests"]}
+
+
+def _first_split(path: Path) -> str:
+    """``test`` if the file has it, else its first split."""
+    from groupbench.format import open_file
+
+    with open_file(path) as handle:
+        names = split_names(handle)
+    return "test" if "test" in names else names[0]
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def _check_same(run: Path, record: dict[str, Any]) -> None:
+    """A run folder that already holds another configuration is refused (resuming needs the same one)."""
+    path = run / "config.json"
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    if old.get("preset") != record["preset"]:
+        raise GroupbenchError(f"{run} holds a run of preset {old.get('preset')!r}; choose another --out")
+    different = sorted(k for k in set(old["config"]) | set(record["config"])
+                       if k not in RESUMABLE and old["config"].get(k) != record["config"].get(k))
+    if different:
+        key = different[0]
+        raise GroupbenchError(f"{run} holds a run with {key}={old['config'].get(key)!r} (now {record['config'].get(key)!r}); "
+                              "resume it with the same configuration or choose another --out")
+
+
+def train(
+    preset_name: str,
+    out: str | Path,
+    *,
+    datasets: list[str | Path] | None = None,
+    changes: dict[str, Any] | None = None,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    progress: bool | None = None,
+    echo=print,
+) -> dict[str, Any]:
+    """Train a preset into folder ``out`` (resuming what is there); returns the summary.
+
+    ``datasets``: one file, or one per stage of a curriculum; None generates the preset's data
+    (default seed and sizes) under ``data_dir``.
+    """
+    preset = preset_registry.get(preset_name)
+    module = algorithm(preset.algorithm)
+    config = preset.config(**(changes or {}))
+    stages: tuple[Stage | None, ...] = preset.stages or (None,)
+    if datasets:
+        if len(datasets) != len(stages):
+            need = f"{len(stages)} files, one per stage ({', '.join(s.name for s in stages)})" if preset.stages else "one file"
+            raise GroupbenchError(f"{preset.name} trains on {need}; got {len(datasets)}")
+        files = [Path(d) for d in datasets]
+    else:
+        files = [dataset_file(preset.dataset, {**preset.params, **(s.params if s else {})}, data_dir, echo) for s in stages]
+    out = Path(out)
+    processes = Processes.from_env()
+    record = {
+        "preset": preset.name, "algorithm": preset.algorithm, "method": module.method_name(config),
+        "config": dataclasses.asdict(config), "datasets": [_dataset_record(f) for f in files],
+        "stages": [dataclasses.asdict(s) for s in preset.stages], "torch": torch.__version__,
+    }
+    with SplitReader(files[0], _first_split(files[0])) as reader:
+        record["image_shape"] = list(reader.group["images"].shape[1:])
+    _check_same(out, record)
+    if processes.main:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / "config.json", record)
+    summaries = []
+    for index, (stage, file) in enumerate(zip(stages, files)):
+        folder = out if stage is None else out / f"stage{index + 1}"
+        stage_config = dataclasses.replace(config, **stage.changes) if stage else config
+        if stage is not None:
+            echo(f"stage {index + 1}/{len(stages)} ({stage.name}): {file}")
+        task = module.make_task(stage_config, file)
+        if index > 0 and not (folder / "checkpoint.pt").exists():  # start from the previous stage's best weights
+            previous = torch.load(out / f"stage{index}" / "best.pt", map_location="cpu", weights_only=True)
+            task.model.load_state_dict(previous["model"])
+        summaries.append(fit(task, stage_config, folder, progress=progress))
+    summary = summaries[-1] if len(summaries) == 1 else {
+        **summaries[-1],
+        "stages": summaries,
+        "steps": sum(s["steps"] for s in summaries),
+        "epochs": sum(s["epochs"] for s in summaries),
+        "wall_time_s": round(sum(s["wall_time_s"] for s in summaries), 2),
+        "images_seen": sum(s["images_seen"] for s in summaries),
+    }
+    if processes.main and preset.stages:
+        _write_json(out / "summary.json", summary)
+    return summary
+
+
+def best_weights(run: str | Path) -> Path:
+    """The weights predict uses: RUN/best.pt, or the last stage's of a curriculum."""
+    run = Path(run)
+    record = load_config_file(run)
+    path = run / f"stage{len(record['stages'])}" / "best.pt" if record.get("stages") else run / "best.pt"
+    if not path.is_file():
+        raise GroupbenchError(f"{run}: no trained weights yet ({path.name} is missing); train first")
+    return path
+
+
+def load_model(run: str | Path, device: torch.device):
+    """(algorithm module, config, model in eval mode on ``device``) of a trained run."""
+    record = load_config_file(run)
+    module = algorithm(record["algorithm"])
+    config = module.Config(**record["config"])
+    model = module.build_model(config, tuple(record["image_shape"]))
+    model.load_state_dict(torch.load(best_weights(run), map_location="cpu", weights_only=True)["model"])
+    return module, config, model.to(device).eval()
+
+
+def predict(
+    run: str | Path,
+    dataset: str | Path,
+    out: str | Path,
+    *,
+    split: str = "test",
+    k: int | None = None,
+    limit: int | None = None,
+    seed: int | None = None,
+    device: str = "auto",
+) -> Path:
+    """Segment a split (its first ``limit`` images) with a trained run; writes hard labels the scorer reads."""
+    torch_device = resolve_device(device)
+    module, config, model = load_model(run, torch_device)
+    record = load_config_file(run)
+    seed = module.predict_seed(config) if seed is None else seed
+    noise = generator(torch_device, seed)
+    precision = Precision(torch_device, config.amp)
+    with SplitReader(dataset, split) as reader:
+        count = len(reader) if limit is None else min(limit, len(reader))
+        shape = tuple(reader.group["images"].shape[1:])
+        if shape[-3:] != tuple(record["image_shape"][-3:]):
+            raise GroupbenchError(f"{dataset}: images of shape {shape} but {run} was trained on {tuple(record['image_shape'])}")
+        parts = []
+        with torch.no_grad(), precision.autocast():
+            for start in range(0, count, PREDICT_BATCH):
+                images = torch.from_numpy(reader.group["images"][start : min(start + PREDICT_BATCH, count)]).to(torch_device)
+                parts.append(module.predict(model, images, config, noise, k))
+        labels = np.concatenate(parts)
+        return _write_predictions(out, labels, method=record["method"], preset=record["preset"], dataset=reader.dataset_id,
+                                  split=split, digest=reader.digest, seed=seed, k=k or config.k, run=str(run))
+
+
+def _write_predictions(out, labels, **attrs) -> Path:
+    from groupbench.scoring import write_predictions
+
+    return write_predictions(out, labels, **attrs)
+
+
+# ---------------------------------------------------------------------------------------------
+# reproduce: data, training over seeds, predictions, scores with the paper's conventions, an entry
+
+
+def nem_per_frame_ami(predictions: str | Path, dataset: str | Path, split: str = "test") -> float:
+    """N-EM's sequence score exactly: per-frame AMI over frames 1..T-1 (the frames its steps predict),
+    averaged over frames and then sequences; max normaliser, background and overlap left out."""
+    import h5py
+
+    from groupbench.metrics import adjusted_mutual_info, valid_mask
+
+    scores = []
+    with SplitReader(dataset, split) as reader, h5py.File(predictions, "r") as handle:
+        predicted = handle["labels"]
+        for start in range(0, len(predicted), 500):
+            stop = min(start + 500, len(predicted))
+            true = reader.group["labels"][start:stop].astype(np.int64)[:, 1:]
+            valid = valid_mask(true, reader.group["overlap"][start:stop][:, 1:])
+            pred = predicted[start:stop].astype(np.int64)[:, 1:]
+            flat = lambda a: a.reshape(len(a), a.shape[1], -1)  # noqa: E731
+            scores.append(adjusted_mutual_info(flat(true), flat(pred), flat(valid), average_method="max", sequence_mode="per-frame"))
+    return float(np.concatenate(scores).mean())
+
+
+def _score(predictions: Path, dataset: Path, out: Path) -> dict[str, Any]:
+    from groupbench.scoring import Conventions, score_file
+
+    results, table = score_file(predictions, dataset, conventions=Conventions(average_method="max"))
+    _write_json(out, results)
+    table.to_csv(out.with_suffix(".csv"), index=False)
+    return results
+
+
+def _first(predictions: Path, count: int) -> Path:
+    """A copy of the first ``count`` predictions (the paper's convention of scoring the first N images)."""
+    import h5py
+
+    out = predictions.with_name(f"{predictions.stem}-first{count}.h5")
+    with h5py.File(predictions, "r") as handle:
+        labels, attrs = handle["labels"][:count], dict(handle.attrs)
+    return _write_predictions(out, labels, **attrs)
+
+
+def budget_text(summaries: list[dict[str, Any]], max_epochs: int) -> str | None:
+    """How training ended when a budget ended it: steps, or fewer epochs than the paper's ``max_epochs``
+    (None when every run stopped early or ran the paper's maximum)."""
+    if not any(s["stopped"] == "max_steps" or (s["stopped"] == "max_epochs" and s["epochs"] < max_epochs) for s in summaries):
+        return None
+    steps = sorted({s["steps"] for s in summaries})
+    epochs = sorted({s["epochs"] for s in summaries})
+    ranges = lambda v: f"{v[0]:,}" if len(v) == 1 else f"{v[0]:,}-{v[-1]:,}"  # noqa: E731
+    return f"{ranges(epochs)} epochs, {ranges(steps)} steps"
+
+
+def reproduce(
+    preset_name: str,
+    *,
+    seeds: int | None = None,
+    out: str | Path = "groupbench-runs",
+    datasets: list[str | Path] | None = None,
+    test_dataset: str | Path | None = None,
+    changes: dict[str, Any] | None = None,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    board: str | Path | None = "leaderboard",
+    k: int | None = None,
+    progress: bool | None = None,
+    echo=print,
+    notes: str | None = None,
+) -> dict[str, Any]:
+    """Train ``seeds`` runs of a preset, predict and score the test split, and add a reproduced entry to ``board``.
+
+    Returns {"entry": the entry, "path": where it was added (None without a board), "results": per seed}.
+    The test split is that of the last training file unless ``test_dataset`` names another.
+    """
+    from groupbench.leaderboard import Board
+    from groupbench.leaderboard.submit import entry_from_results
+
+    preset = preset_registry.get(preset_name)
+    changes = dict(changes or {})
+    base_seed = changes.pop("seed", None)
+    base_seed = preset.config().seed if base_seed is None else base_seed
+    seeds = seeds or preset.seeds
+    if datasets is None:
+        stages = preset.stages or (None,)
+        datasets = [dataset_file(preset.dataset, {**preset.params, **(s.params if s else {})}, data_dir, echo) for s in stages]
+    test_file = Path(test_dataset or datasets[-1])
+    results, summaries, exact = [], [], []
+    whole_split = []
+    for index in range(seeds):
+        seed = base_seed + index
+        run = Path(out) / preset.name / f"seed{seed}"
+        echo(f"[{preset.name} seed {seed}] training in {run} (resumes what is there)")
+        summary = train(preset.name, run, datasets=datasets, changes={**changes, "seed": seed}, progress=progress, echo=echo)
+        summaries.append(summary)
+        predictions = predict(run, test_file, run / "test-predictions.h5", k=k, device=changes.get("device", "auto"))
+        full = _score(predictions, test_file, run / "test-results.json")
+        whole_split.append(full)
+        scored = full
+        if preset.score_images and preset.score_images < full["dataset"]["images"]:
+            scored = _score(_first(predictions, preset.score_images), test_file, run / f"test-first{preset.score_images}-results.json")
+        if _is_sequence(test_file):
+            exact.append(nem_per_frame_ami(predictions, test_file))
+        results.append(scored)
+        shown = ", ".join(f"{name} {m['mean']:.4f}" for name, m in scored["metrics"].items())
+        echo(f"[{preset.name} seed {seed}] {scored['images_scored']:,} test images: {shown} "
+             f"({summary['stopped']} after {summary['epochs']} epochs, {summary['steps']:,} steps, {summary['wall_time_s']:.0f} s)")
+    budget = budget_text(summaries, preset.config().max_epochs)
+    k_used = k or preset.config().k
+    variant = preset.variant if k is None or k == preset.config().k else f"{preset.variant}; tested with K={k}"
+    if budget:
+        variant += f" [budget: {budget}]"
+    lines = [
+        f"groupbench reproduce {preset.name} (groupbench/baselines/{preset.algorithm}.py): "
+        f"{seeds} training seed(s) {base_seed}..{base_seed + seeds - 1}, K={k_used} at test time.",
+        "Data: " + "; ".join(_describe_data(Path(d)) for d in datasets) + "."
+        + ("" if test_file in map(Path, datasets) else f" Tested on {_describe_data(test_file)}."),
+    ]
+    used = {_dataset_id(Path(d)) for d in datasets}
+    if preset.dataset not in used:
+        lines.append(f"The preset targets {preset.dataset}; {', '.join(sorted(used))} stood in for it (same task, other data).")
+    if preset.score_images and results[0]["images_skipped"]:
+        mean_full = np.mean([r["metrics"]["ami"]["mean"] for r in whole_split])
+        lines.append(f"Scored as the paper: the first {preset.score_images:,} test images; AMI over the whole "
+                     f"{whole_split[0]['images_scored']:,}-image split: {mean_full:.4f}.")
+    if exact:
+        lines.append(f"N-EM's exact sequence convention (per-frame AMI over frames 1..T-1, the frames a step predicts): "
+                     f"{np.mean(exact):.4f}; ami/per-frame also scores frame 0 with the assignment of step 1.")
+    if preset.reported and k is None and test_dataset is None:
+        lines.append("Paper: " + ", ".join(f"{m} {v:.3f}" for m, v in preset.reported.items()) + ".")
+    if budget:
+        lines.append(f"Budget run, stopped by a budget before early stopping: {budget}.")
+    if notes:
+        lines.append(notes)
+    devices = sorted({s["device"] for s in summaries})
+    compute = {
+        "device": "; ".join(devices),
+        "wall_time_s": round(sum(s["wall_time_s"] for s in summaries), 1),
+        "steps": int(sum(s["steps"] for s in summaries)),
+        "note": "training over all seeds: " + "; ".join(
+            f"seed {base_seed + i}: {s['epochs']} epochs, {s['steps']:,} steps, {s['wall_time_s']:.0f} s, "
+            f"{s['images_per_s'] or 0:,.0f} images/s, stopped by {s['stopped'].replace('_', ' ')}" for i, s in enumerate(summaries)),
+    }
+    entry = entry_from_results(
+        results, method=preset.method, variant=variant, kind="baseline", source="reproduced", paper=preset.paper,
+        code=None, unofficial=True, compute=compute, notes=" ".join(lines),
+    )
+    path = None
+    if board is not None:
+        path = Board(board).add(entry)
+        echo(f"added {path}" + ("" if entry["dataset"]["official"] else " (unofficial data)"))
+    return {"entry": entry, "path": path, "results": results, "summaries": summaries}
+
+
+def _dataset_id(path: Path) -> str:
+    with SplitReader(path, _first_split(path)) as reader:
+        return reader.dataset_id
+
+
+def _describe_data(path: Path) -> str:
+    """E.g. ``shapes-v1 (seed 265076; train 50,000, valid 10,000, test 10,000, single 10,000)``."""
+    import h5py
+
+    with SplitReader(path, _first_split(path)) as reader:
+        meta = reader.meta
+    with h5py.File(path, "r") as handle:
+        sizes = ", ".join(f"{split} {handle[split]['images'].shape[0]:,}" for split in split_names(handle))
+    from groupbench.leaderboard.submit import changed_params, dataset_label
+
+    label = dataset_label(meta["dataset"], changed_params(meta["dataset"], meta["params"]))
+    return f"{label} (seed {meta['seed']}; {sizes})"
+
+
+def _is_sequence(path: Path) -> bool:
+    with SplitReader(path, "test") as reader:
+        return reader.layout.sequence_length is not None

@@ -1,0 +1,552 @@
+"""Shared training machinery of the learned baselines (RC, N-EM, RNN-EM; IODINE reuses it).
+
+An algorithm file builds a `Task` (a module whose forward returns the training loss of a batch,
+plus its training and validation images) and hands it to `fit`, which does the rest:
+
+- device choice (``auto``: CUDA when present, else CPU) and mixed precision on CUDA (bfloat16
+  where the GPU supports it, else float16 with a gradient scaler); CPU runs stay in float32;
+- several processes started by ``torchrun`` (DDP): ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` are
+  read from the environment; ``batch_size`` is the global batch, split over the processes, so a
+  configuration means the same thing on 1 or 8 GPUs; gloo on CPU, NCCL on CUDA;
+- seeding: the seed fixes the initial weights, and every random draw of training comes from a
+  generator derived from (seed, purpose, epoch, rank), so a run is a function of its config;
+- the epoch loop: shuffled batches (the incomplete last batch is dropped), validation loss after
+  every epoch, early stopping once it has not improved for ``patience`` epochs (the papers'
+  rule), the best weights kept in ``best.pt``;
+- checkpoints every ``checkpoint_every`` steps and at every epoch end (``checkpoint.pt``: model,
+  optimiser, gradient scaler, position in the epoch, generator states); `fit` on a folder that
+  holds one resumes from it and ends exactly where an uninterrupted run would;
+- logs: ``metrics.csv`` (and TensorBoard event files when the ``tensorboard`` package is
+  installed), a tqdm progress bar on a terminal, ``summary.json`` at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import platform
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from groupbench.data import SplitReader
+from groupbench.errors import GroupbenchError
+from groupbench.writer import atomic_output
+
+
+def option(default: Any, doc: str) -> Any:
+    """A configuration field with a one-line doc (shown by ``groupbench presets -v``)."""
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
+
+@dataclass
+class TrainConfig:
+    """Fields every learned baseline shares; algorithm configs extend it."""
+
+    seed: int = option(0, "seed of the initial weights and of every random draw in training")
+    device: str = option("auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
+    amp: bool = option(True, "mixed precision on CUDA (bfloat16 where supported, else float16); CPU runs in float32")
+    threads: int = option(0, "CPU threads for torch (0: torch's default)")
+    deterministic: bool = option(True, "deterministic cuDNN kernels (reproducible, a little slower)")
+    optimizer: str = option("adam", "adam (beta2 and eps: torch defaults) or sgd (plain, no momentum)")
+    lr: float = option(1e-3, "learning rate")
+    adam_beta1: float = option(0.9, "Adam beta1")
+    clip_norm: float = option(0.0, "clip the global gradient norm to this value after each backward pass (0: off)")
+    batch_size: int = option(64, "images (or sequences) per step, over all processes together")
+    max_epochs: int = option(500, "epochs at most")
+    patience: int = option(10, "stop when the validation loss has not improved for this many epochs")
+    max_steps: int = option(0, "stop after this many optimiser steps (0: no limit); for smoke tests and budgets")
+    train_size: int = option(0, "use only the first N training images (0: all)")
+    valid_size: int = option(0, "use only the first N validation images (0: all)")
+    checkpoint_every: int = option(500, "steps between checkpoints (and one at every epoch end)")
+    log_every: int = option(50, "steps between training-loss rows in metrics.csv")
+
+
+RESUMABLE = {"device", "amp", "threads", "max_epochs", "max_steps", "patience", "checkpoint_every", "log_every"}
+"""Fields a resumed run may change (how long and where it runs, not what it computes)."""
+
+_ORDER, _NOISE, _VALID = 1, 2, 3
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed from non-negative integers (seed, purpose, epoch, rank): independent streams."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """The explicit seeding block: Python, numpy and torch (all devices); deterministic cuDNN."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def read_images(path: str | Path, split: str) -> torch.Tensor:
+    """A split's uint8 images (N,[T,]H,W,C) as a CPU tensor (the sets are small enough to hold)."""
+    with SplitReader(path, split) as reader:
+        return torch.from_numpy(reader.group["images"][:])
+
+
+def generator(device: torch.device, seed: int) -> torch.Generator:
+    """A torch generator on ``device`` seeded with ``seed``."""
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices, processes, precision
+
+
+@dataclass(frozen=True)
+class Processes:
+    """This process's place among the ``torchrun`` processes (one process when not under torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> "Processes":
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> CUDA (this process's GPU under torchrun) when available, else CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise GroupbenchError(f"--device {name}: no CUDA device is available here; use --device cpu or auto")
+        return torch.device(name if ":" in name else f"cuda:{local_rank}")
+    if name != "cpu":
+        raise GroupbenchError(f"--device takes auto, cpu, cuda or cuda:N; got {name!r}")
+    return torch.device("cpu")
+
+
+def describe_device(device: torch.device, world_size: int = 1) -> str:
+    """E.g. ``cpu (1 thread of a 2-core AMD EPYC)`` or ``2 x cuda (NVIDIA H100 80GB HBM3)``."""
+    if device.type == "cuda":
+        name = f"cuda ({torch.cuda.get_device_name(device)})"
+    else:
+        model = platform.processor() or platform.machine()
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+        threads = torch.get_num_threads()
+        name = f"cpu ({threads} thread{'s' if threads > 1 else ''} of a {os.cpu_count()}-core {model})"
+    return f"{world_size} x {name}" if world_size > 1 else name
+
+
+class Precision:
+    """Autocast and loss scaling: on CUDA with ``amp``, bfloat16 if supported, else float16 + GradScaler."""
+
+    def __init__(self, device: torch.device, amp: bool):
+        self.device = device
+        self.enabled = amp and device.type == "cuda"
+        self.dtype = torch.bfloat16 if self.enabled and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.enabled and self.dtype == torch.float16)
+
+    @property
+    def name(self) -> str:
+        return str(self.dtype).replace("torch.", "") if self.enabled else "float32"
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.enabled)
+
+    def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, clip_norm: float = 0.0) -> None:
+        """Backward, optional global gradient-norm clipping (on unscaled gradients), optimiser step."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if clip_norm:
+            self.scaler.unscale_(optimizer)
+            parameters = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(parameters, clip_norm)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+
+def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=config.lr, betas=(config.adam_beta1, 0.999))
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=config.lr)
+    raise GroupbenchError(f"optimizer takes adam or sgd; got {config.optimizer!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The task an algorithm hands to `fit`
+
+
+@dataclass
+class Task:
+    """What `fit` trains.
+
+    ``model(images, generator)`` returns the mean training loss of a batch of uint8 images
+    (n,[T,]H,W,C) already on the device, drawing any noise from ``generator``.
+    ``valid_metrics(model)``, if given, returns the numbers named in ``metric_names``, logged
+    after each epoch (e.g. AMI on a few validation images); it runs on the main process only.
+    """
+
+    model: nn.Module
+    train_images: torch.Tensor
+    valid_images: torch.Tensor
+    valid_metrics: Callable[[nn.Module], dict[str, float]] | None = None
+    metric_names: tuple[str, ...] = ()
+
+
+@dataclass
+class State:
+    """Where training stands; saved in every checkpoint."""
+
+    epoch: int = 0
+    batch: int = 0  # batches of the current epoch already done
+    step: int = 0
+    best_loss: float = math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    wall_time_s: float = 0.0
+    images_seen: int = 0
+    running_loss: float = 0.0  # training loss summed since the last logged row, and over how many steps
+    running_steps: int = 0
+    stopped: str = ""
+
+
+CSV_FIELDS = ["epoch", "step", "images_seen", "wall_time_s", "lr", "train_loss", "valid_loss", "images_per_s"]
+
+
+class Logger:
+    """metrics.csv (always) and TensorBoard (when installed); main process only."""
+
+    def __init__(self, run: Path, extra_fields: list[str], resume_step: int | None, enabled: bool):
+        self.enabled = enabled
+        self.path = run / "metrics.csv"
+        self.fields = CSV_FIELDS + extra_fields
+        self.tensorboard = None
+        if not enabled:
+            return
+        rows = []
+        if resume_step is not None and self.path.exists():  # drop what was logged after the checkpoint
+            with open(self.path, newline="") as handle:
+                rows = [r for r in csv.DictReader(handle)
+                        if int(r["step"]) < resume_step or (int(r["step"]) == resume_step and not r["valid_loss"])]
+        with open(self.path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, self.fields, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(str(run / "tensorboard"), purge_step=resume_step)
+        except ImportError:  # tensorboard is optional
+            self.tensorboard = None
+
+    def log(self, row: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a", newline="") as handle:
+            csv.DictWriter(handle, self.fields, extrasaction="ignore").writerow(
+                {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+            )
+        if self.tensorboard is not None:
+            for key, value in row.items():
+                if key not in ("epoch", "step") and isinstance(value, (int, float)) and value == value:
+                    self.tensorboard.add_scalar(key, value, row["step"])
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def read_metrics(run: str | Path) -> list[dict[str, float]]:
+    """The rows of RUN/metrics.csv as floats (missing values: NaN)."""
+    with open(Path(run) / "metrics.csv", newline="") as handle:
+        return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+
+def _all_reduce(values: list[float], device: torch.device, processes: Processes) -> list[float]:
+    if not processes.distributed:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def validation_loss(model: nn.Module, images: torch.Tensor, config: TrainConfig, device: torch.device,
+                    precision: Precision, processes: Processes) -> float:
+    """Mean loss over the validation images, with noise from a generator reset at every call."""
+    model.eval()
+    noise = generator(device, derive_seed(config.seed, _VALID, processes.rank))
+    total, count = 0.0, 0
+    with torch.no_grad(), precision.autocast():
+        starts = range(processes.rank * config.batch_size, len(images), processes.world_size * config.batch_size)
+        for start in starts:
+            batch = images[start : start + config.batch_size].to(device, non_blocking=True)
+            total += float(model(batch, noise)) * len(batch)
+            count += len(batch)
+    model.train()
+    total, count = _all_reduce([total, float(count)], device, processes)
+    return total / count
+
+
+def _save(path: Path, payload: dict[str, Any]) -> None:
+    with atomic_output(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_config_file(run: str | Path) -> dict[str, Any]:
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        raise GroupbenchError(f"{run}: not a training run (no config.json); 'groupbench train' writes one")
+    return json.loads(path.read_text())
+
+
+def fit(
+    task: Task,
+    config: TrainConfig,
+    run: str | Path,
+    *,
+    progress: bool | None = None,
+    callback: Callable[[State], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``task`` in folder ``run`` (resuming from ``run/checkpoint.pt`` if present); returns the summary.
+
+    ``callback(state)`` runs after every step (and after any checkpoint of that step).
+    """
+    processes = Processes.from_env()
+    device = resolve_device(config.device, processes.local_rank)
+    if processes.distributed and not torch.distributed.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        return _fit(task, config, Path(run), processes, device, progress, callback)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, device: torch.device,
+         progress: bool | None, callback: Callable[[State], None] | None) -> dict[str, Any]:
+    if config.batch_size < processes.world_size:
+        raise GroupbenchError(f"batch_size {config.batch_size} is smaller than the {processes.world_size} processes")
+    precision = Precision(device, config.amp)
+    model = task.model.to(device)
+    trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if processes.distributed else model
+    optimizer = make_optimizer(config, model.parameters())
+    state = State()
+    noise_state = None
+    checkpoint = run / "checkpoint.pt"
+    resumed = checkpoint.exists()
+    if resumed:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        precision.scaler.load_state_dict(saved["scaler"])
+        state = State(**{**saved["state"], "stopped": ""})
+        if saved["world_size"] == processes.world_size:
+            noise_state = saved["noise_states"][processes.rank]
+    if processes.main:
+        run.mkdir(parents=True, exist_ok=True)
+    logger = Logger(run, list(task.metric_names), state.step if resumed else None, processes.main)
+
+    train_images = task.train_images[: config.train_size or None]
+    valid_images = task.valid_images[: config.valid_size or None]
+    if device.type == "cuda":  # small uint8 sets: keep them on the GPU, no loader in the way
+        train_images, valid_images = train_images.to(device), valid_images.to(device)
+    n = len(train_images)
+    batch = min(config.batch_size, n)
+    if n == 0 or len(valid_images) == 0:
+        raise GroupbenchError(f"nothing to train on: {n} training and {len(valid_images)} validation images")
+    steps_per_epoch = n // batch
+    local = torch.arange(batch).tensor_split(processes.world_size)[processes.rank]
+    bar = None
+    show = processes.main and (progress if progress is not None else os.isatty(2))
+    started = time.perf_counter() - state.wall_time_s
+    window = (time.perf_counter(), state.images_seen)
+    running = torch.full((), state.running_loss, device=device, dtype=torch.float64)  # summed without a sync per step
+
+    def save_checkpoint() -> None:
+        states = [noise.get_state()]
+        if processes.distributed:
+            gathered: list[Any] = [None] * processes.world_size
+            torch.distributed.all_gather_object(gathered, states[0].cpu())
+            states = gathered
+        state.running_loss = float(running)
+        if processes.main:
+            state.wall_time_s = time.perf_counter() - started
+            _save(checkpoint, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": precision.scaler.state_dict(),
+                "state": dataclasses.asdict(state), "noise_states": [s.cpu() for s in states],
+                "world_size": processes.world_size, "config": dataclasses.asdict(config),
+            })
+
+    def end_of_training_pass(epoch_done: bool) -> None:
+        loss = validation_loss(model, valid_images, config, device, precision, processes)
+        state.wall_time_s = time.perf_counter() - started
+        improved = loss < state.best_loss
+        if improved:
+            state.best_loss, state.best_epoch, state.bad_epochs = loss, state.epoch, 0
+            if processes.main:
+                _save(run / "best.pt", {"model": model.state_dict(), "epoch": state.epoch, "step": state.step, "valid_loss": loss})
+        elif epoch_done:
+            state.bad_epochs += 1
+        extra = task.valid_metrics(model) if (task.valid_metrics and processes.main) else {}
+        logger.log({"epoch": state.epoch, "step": state.step, "images_seen": state.images_seen,
+                    "wall_time_s": state.wall_time_s, "lr": config.lr, "valid_loss": loss, **extra})
+        if show:
+            from tqdm.auto import tqdm
+
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in extra.items())
+            tqdm.write(f"epoch {state.epoch + 1} step {state.step}: valid loss {loss:.5g}{' (best)' if improved else ''}"
+                       f"{', ' + shown if shown else ''} [{state.wall_time_s:.0f} s]")
+
+    while not state.stopped:
+        if state.epoch >= config.max_epochs:
+            state.stopped = "max_epochs"
+        elif state.bad_epochs >= config.patience:
+            state.stopped = "early_stopping"
+        elif config.max_steps and state.step >= config.max_steps:
+            state.stopped = "max_steps"
+        if state.stopped:
+            break
+        order = torch.randperm(n, generator=generator(torch.device("cpu"), derive_seed(config.seed, _ORDER, state.epoch)))
+        noise = generator(device, derive_seed(config.seed, _NOISE, state.epoch, processes.rank))
+        if noise_state is not None and state.batch > 0:
+            noise.set_state(noise_state)
+        noise_state = None
+        if show:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=steps_per_epoch, initial=state.batch, desc=f"epoch {state.epoch + 1}", unit="step",
+                       dynamic_ncols=True, leave=False)
+        for index in range(state.batch, steps_per_epoch):
+            chosen = order[index * batch : (index + 1) * batch][local]
+            images = train_images[chosen.to(train_images.device)].to(device, non_blocking=True)
+            with precision.autocast():
+                loss = trained(images, noise)
+            precision.step(loss, optimizer, config.clip_norm)
+            state.step, state.batch = state.step + 1, index + 1
+            state.images_seen += batch
+            running += loss.detach().double()
+            state.running_steps += 1
+            if state.step % config.log_every == 0 or state.batch == steps_per_epoch:
+                now = time.perf_counter()
+                mean = _all_reduce([float(running) / state.running_steps], device, processes)[0] / processes.world_size
+                rate = (state.images_seen - window[1]) / max(now - window[0], 1e-9)
+                window = (now, state.images_seen)
+                running.zero_()
+                state.running_steps = 0
+                logger.log({"epoch": state.epoch, "step": state.step, "images_seen": state.images_seen,
+                            "wall_time_s": now - started, "lr": config.lr, "train_loss": mean, "images_per_s": rate})
+                if bar is not None:
+                    bar.set_postfix_str(f"loss {mean:.4g}, {rate:,.0f} img/s")
+            if bar is not None:
+                bar.update()
+            if config.max_steps and state.step >= config.max_steps:
+                state.stopped = "max_steps"
+            if state.step % config.checkpoint_every == 0:
+                save_checkpoint()
+            if callback is not None:
+                callback(state)
+            if state.stopped:
+                break
+        if bar is not None:
+            bar.close()
+        if state.stopped and state.batch < steps_per_epoch:  # a budget ran out mid-epoch: validate what there is
+            end_of_training_pass(epoch_done=False)
+            save_checkpoint()
+            break
+        end_of_training_pass(epoch_done=True)
+        state.epoch, state.batch = state.epoch + 1, 0
+        save_checkpoint()
+    logger.close()
+    state.wall_time_s = time.perf_counter() - started
+    summary = {
+        "stopped": state.stopped,
+        "epochs": state.epoch,
+        "steps": state.step,
+        "images_seen": state.images_seen,
+        "best_epoch": state.best_epoch,
+        "best_valid_loss": state.best_loss,
+        "wall_time_s": round(state.wall_time_s, 2),
+        "images_per_s": round(state.images_seen / state.wall_time_s, 1) if state.wall_time_s else None,
+        "device": describe_device(device, processes.world_size),
+        "precision": precision.name,
+        "world_size": processes.world_size,
+        "train_images": n,
+        "valid_images": len(valid_images),
+        "seed": config.seed,
+        "torch": torch.__version__,
+    }
+    if processes.main:
+        with atomic_output(run / "summary.json") as tmp:
+            tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def plot_learning_curves(runs: dict[str, str | Path], out: str | Path, title: str = "") -> Path:
+    """A PNG of training and validation loss (and validation AMI when logged) over images seen, one line per run.
+
+    ``runs`` maps a label to a run folder (or a curriculum stage's folder). Needs matplotlib.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = {label: read_metrics(folder) for label, folder in runs.items()}
+    with_ami = any(any(r.get("valid_ami", math.nan) == r.get("valid_ami", math.nan) for r in rs if "valid_ami" in r) for rs in rows.values())
+    figure, axes = plt.subplots(1, 2 if with_ami else 1, figsize=(10 if with_ami else 5.5, 3.6), squeeze=False)
+    for index, (label, rs) in enumerate(rows.items()):
+        colour = f"C{index}"
+        train = [(r["images_seen"], r["train_loss"]) for r in rs if r["train_loss"] == r["train_loss"]]
+        valid = [(r["images_seen"], r["valid_loss"]) for r in rs if r["valid_loss"] == r["valid_loss"]]
+        if train:
+            axes[0, 0].plot(*zip(*train), color=colour, alpha=0.45, lw=1, label=f"{label}: training")
+        if valid:
+            axes[0, 0].plot(*zip(*valid), "o-", color=colour, ms=3, lw=1.5, label=f"{label}: validation")
+        if with_ami:
+            ami = [(r["images_seen"], r["valid_ami"]) for r in rs if r.get("valid_ami", math.nan) == r.get("valid_ami", math.nan)]
+            if ami:
+                axes[0, 1].plot(*zip(*ami), "o-", color=colour, ms=3, lw=1.5, label=label)
+    axes[0, 0].set(xlabel="training images seen", ylabel="loss per image", yscale="log")
+    axes[0, 0].legend(fontsize=7)
+    if with_ami:
+        axes[0, 1].set(xlabel="training images seen", ylabel="validation AMI (max), first 256 images", ylim=(0, 1))
+        axes[0, 1].legend(fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+    return out

@@ -1,0 +1,131 @@
+"""Baseline commands: presets, train, predict, reproduce (RC, N-EM, RNN-EM; see docs/baselines.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import click
+
+from groupbench.cli import main
+
+DATA_DIR_OPTION = click.option(
+    "--data-dir", default="groupbench-data", show_default=True, type=click.Path(file_okay=False),
+    help="Where the preset's data are generated (default seed and sizes) when no --dataset is given.",
+)
+SET_OPTION = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                          help="Change a configuration field (repeatable); 'groupbench presets -v' lists them.")
+DEVICE_OPTION = click.option("--device", default=None, help="auto (CUDA when available), cpu, cuda or cuda:N  [default: auto]")
+
+
+def _changes(preset, sets, **explicit) -> dict:
+    from groupbench.baselines.runs import parse_changes
+
+    return {**parse_changes(preset, sets), **{k: v for k, v in explicit.items() if v is not None}}
+
+
+@main.command("presets")
+@click.option("-v", "--verbose", is_flag=True, help="Also show every configuration field, its value and its doc.")
+def list_presets(verbose) -> None:
+    """The baseline presets: one per experiment of the RC and N-EM papers."""
+    from groupbench.baselines.presets import algorithm, presets
+
+    for preset in presets():
+        reported = ", ".join(f"{m} {v:.3f}" for m, v in preset.reported.items())
+        click.echo(f"{preset.name:<30} {preset.method:<7} {preset.dataset:<18} paper: {reported}")
+        if verbose:
+            click.echo(f"    {preset.description}")
+            config = preset.config()
+            for f in dataclasses.fields(algorithm(preset.algorithm).Config):
+                mark = "*" if f.name in preset.fields else " "
+                click.echo(f"   {mark}{f.name}={getattr(config, f.name)!r}: {f.metadata.get('doc', '')}")
+            for i, stage in enumerate(preset.stages, 1):
+                click.echo(f"    stage {i} ({stage.name}): dataset params {stage.params or 'default'}, changes {stage.changes or 'none'}")
+            if preset.offline:
+                click.echo(f"    offline data with the same task: {preset.offline} (--dataset FILE)")
+
+
+@main.command()
+@click.argument("preset")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (an existing run there is resumed).")
+@click.option("--dataset", "datasets", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              help="Training data (a curriculum takes one file per stage); default: the preset's data, generated.")
+@DEVICE_OPTION
+@click.option("--max-epochs", type=int, default=None, help="Epochs at most (early stopping may end sooner).")
+@click.option("--max-steps", type=int, default=None, help="Optimiser steps at most.")
+@click.option("--seed", type=int, default=None, help="Training seed (default: the preset's).")
+@SET_OPTION
+@DATA_DIR_OPTION
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+def train(preset, out, datasets, device, max_epochs, max_steps, seed, sets, data_dir, progress) -> None:
+    """Train PRESET into the folder OUT: early stopping on validation loss, checkpoints, metrics.csv.
+
+    Several GPUs: torchrun --nproc_per_node N -m groupbench train PRESET ... (DDP).
+    """
+    from groupbench.baselines import presets, runs
+    from groupbench.baselines.training import Processes
+
+    spec = presets.get(preset)
+    changes = _changes(spec, sets, device=device, max_epochs=max_epochs, max_steps=max_steps, seed=seed)
+    echo = click.echo if Processes.from_env().main else (lambda *_: None)  # under torchrun, one process speaks
+    summary = runs.train(preset, out, datasets=list(datasets) or None, changes=changes, data_dir=data_dir,
+                         progress=progress, echo=echo)
+    echo(f"{preset}: {summary['stopped'].replace('_', ' ')} after {summary['epochs']} epochs, {summary['steps']:,} steps, "
+               f"{summary['wall_time_s']:.0f} s on {summary['device']}; best validation loss {summary['best_valid_loss']:.5g} "
+               f"(epoch {summary['best_epoch'] + 1}) -> {out}/")
+
+
+@main.command()
+@click.argument("run", type=click.Path(file_okay=False, exists=True))
+@click.option("--dataset", required=True, type=click.Path(dir_okay=False, exists=True), help="The groupbench file to segment.")
+@click.option("--split", default="test", show_default=True, help="Split to segment, image i to prediction i.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Predictions file (HDF5, hard labels).")
+@click.option("--k", type=int, default=None, help="Clusters / components at test time (default: as trained).")
+@click.option("--limit", type=int, default=None, help="Only the first N images (the RC paper scored the first 1,000).")
+@click.option("--seed", type=int, default=None, help="Seed of the random start (and N-EM's noise); default: the run's.")
+@DEVICE_OPTION
+def predict(run, dataset, split, out, k, limit, seed, device) -> None:
+    """Segment a split with the trained RUN; write predictions that 'groupbench score' reads."""
+    from groupbench.baselines import runs
+
+    path = runs.predict(run, dataset, out, split=split, k=k, limit=limit, seed=seed, device=device or "auto")
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("preset")
+@click.option("--seeds", type=int, default=None, help="Training seeds (default: the paper's count, 1 for RC, 5 for N-EM).")
+@click.option("--out", default="groupbench-runs", show_default=True, type=click.Path(file_okay=False),
+              help="Runs go to OUT/PRESET/seedS (existing ones are resumed).")
+@click.option("--dataset", "datasets", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              help="Training and test data (one file per stage of a curriculum; the last one's test split is scored).")
+@click.option("--test-dataset", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Score the test split of this file instead (e.g. another number of objects).")
+@click.option("--k", type=int, default=None, help="Clusters / components at test time (default: as trained).")
+@DEVICE_OPTION
+@click.option("--max-epochs", type=int, default=None, help="Epochs at most (a budget; recorded in the entry).")
+@click.option("--max-steps", type=int, default=None, help="Optimiser steps at most (a budget; recorded in the entry).")
+@SET_OPTION
+@DATA_DIR_OPTION
+@click.option("--board", default="leaderboard", show_default=True, type=click.Path(file_okay=False), help="Board folder.")
+@click.option("--no-submit", is_flag=True, help="Score only; add nothing to the board.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+def reproduce(preset, seeds, out, datasets, test_dataset, k, device, max_epochs, max_steps, sets, data_dir, board, no_submit,
+              progress) -> None:
+    """Generate the data if needed, train PRESET over seeds, predict, score as the paper did, and add a reproduced entry."""
+    from groupbench.baselines import presets, runs
+
+    spec = presets.get(preset)
+    changes = _changes(spec, sets, device=device, max_epochs=max_epochs, max_steps=max_steps)
+    outcome = runs.reproduce(
+        preset, seeds=seeds, out=out, datasets=list(datasets) or None, test_dataset=test_dataset, changes=changes,
+        data_dir=data_dir, board=None if no_submit else board, k=k, progress=progress, echo=click.echo,
+    )
+    entry = outcome["entry"]
+    for name, metric in entry["metrics"].items():
+        spread = f" ± {metric['std']:.4f}" if metric["std"] is not None else ""
+        reported = spec.reported.get(name)
+        click.echo(f"{name}: {metric['mean']:.4f}{spread} over {metric['seeds']} seed(s)"
+                   + (f" (paper: {reported:.3f})" if reported is not None else ""))
+    if no_submit:
+        click.echo(json.dumps(entry, indent=2))

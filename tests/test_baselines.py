@@ -1,0 +1,262 @@
+"""RC, N-EM and RNN-EM: the E-step and loss by hand, RC on a separable toy, exact resume, DDP on two
+gloo processes, and every preset trained, predicted and scored end to end on tiny data."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from groupbench.baselines import nem, presets, rc, runs
+from groupbench.baselines.training import Task, fit, generator, read_metrics
+from groupbench.errors import GroupbenchError
+from groupbench.generation import generate
+from groupbench.metrics import adjusted_mutual_info, valid_mask
+from groupbench.scoring import Conventions, score_file
+
+CPU = torch.device("cpu")
+
+
+# --- the spatial mixture, by hand ---------------------------------------------------------------
+
+
+def test_bernoulli_e_step_is_the_mixture_posterior():
+    # two components, three pixels, one channel: psi_k is each component's P(pixel = 1)
+    psi = torch.tensor([[[0.9], [0.2], [0.5]], [[0.3], [0.6], [0.5]]]).reshape(1, 2, 3, 1)
+    x = torch.tensor([1.0, 0.0, 1.0]).reshape(1, 1, 3, 1)
+    gamma = nem.e_step(psi, x, "bernoulli", 0.25)[0, :, :, 0]
+    # P(x | psi) = psi if x = 1 else 1 - psi, plus the original's 1e-6, normalised over components
+    like = np.array([[0.9, 0.8, 0.5], [0.3, 0.4, 0.5]]) + 1e-6
+    np.testing.assert_allclose(gamma.numpy(), like / like.sum(0), rtol=1e-6)
+
+
+def test_gaussian_e_step_uses_the_e_sigma():
+    psi = torch.tensor([0.1, 0.8]).reshape(1, 2, 1, 1)
+    x = torch.tensor([0.7]).reshape(1, 1, 1, 1)
+    gamma = nem.e_step(psi, x, "gaussian", 0.25)[0, :, 0, 0].numpy()
+    density = np.exp(-((0.7 - np.array([0.1, 0.8])) ** 2) / (2 * 0.25**2)) / (0.25 * math.sqrt(2 * math.pi)) + 1e-6
+    np.testing.assert_allclose(gamma, density / density.sum(), rtol=1e-6)
+
+
+def test_mixture_loss_is_intra_plus_weighted_inter():
+    psi = torch.tensor([0.9, 0.3]).reshape(1, 2, 1, 1)
+    gamma = torch.tensor([0.75, 0.25]).reshape(1, 2, 1, 1)
+    x = torch.ones(1, 1, 1, 1)
+    loss = float(nem.mixture_loss(psi, gamma, x, "bernoulli", 0.5))
+    intra = -(0.75 * math.log(0.9) + 0.25 * math.log(0.3))
+    inter = -(0.25 * math.log(1 - 0.9) + 0.75 * math.log(1 - 0.3))  # KL(Bernoulli(0) || psi) = -log(1 - psi)
+    assert loss == pytest.approx(intra + 0.5 * inter, rel=1e-6)
+    gaussian = float(nem.mixture_loss(psi, gamma, x, "gaussian", 0.5))
+    assert gaussian == pytest.approx(0.75 * 0.01 / 2 + 0.25 * 0.49 / 2 + 0.5 * (0.25 * 0.81 / 2 + 0.75 * 0.09 / 2), rel=1e-6)
+
+
+class FixedReconstruction(torch.nn.Module):
+    """A stand-in DAE that reconstructs cluster k as the fixed image y_k, whatever it is given."""
+
+    def __init__(self, y: torch.Tensor):
+        super().__init__()
+        self.logits = torch.logit(y)
+
+    def forward(self, masked: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand_as(masked)
+
+
+def test_rc_soft_and_hard_e_steps():
+    y = torch.tensor([[0.9, 0.1, 0.6, 0.5], [0.2, 0.3, 0.6, 0.5]])  # (K, D)
+    x = torch.tensor([[1.0, 0.0, 1.0, 0.0]])
+    like = (x * y + (1 - x) * (1 - y)).numpy()
+    soft = rc.reconstruction_clustering(FixedReconstruction(y), x, 2, 1, "soft", generator(CPU, 0))[0]
+    np.testing.assert_allclose(soft.numpy(), like / like.sum(0), rtol=1e-6)
+    hard = rc.reconstruction_clustering(FixedReconstruction(y), x, 2, 3, "hard", generator(CPU, 0))[0]
+    np.testing.assert_array_equal(hard.numpy(), [[1, 1, 1, 1], [0, 0, 1, 1]])  # ties keep both, as the original
+
+
+# --- RC on a toy whose objects a DAE can tell apart ---------------------------------------------------------------
+
+
+def _toy(count: int, objects: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
+    """8x8 images of 1 or 2 of four fixed patterns (one per quadrant, never touching); labels 1..4."""
+    patterns = np.zeros((4, 8, 8), bool)
+    patterns[0, 0:3, 0:3] = patterns[1, 0:3, 5:8] = patterns[2, 5:8, 0:3] = patterns[3, 5:8, 5:8] = True
+    patterns[0, 1, 1] = patterns[3, 6, 6] = False  # not all alike
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((count, 8, 8), np.int64)
+    for i in range(count):
+        for kind in rng.choice(4, objects, replace=False):
+            labels[i][patterns[kind]] = kind + 1
+    images = torch.from_numpy((labels > 0).astype(np.uint8) * 255)[..., None]
+    return images, labels
+
+
+def _toy_task(salt_pepper: float = 0.2) -> Task:
+    torch.manual_seed(0)
+    singles, _ = _toy(400, 1, seed=1)
+    model = rc.DenoisingLoss(rc.DAE(64, 32, "tanh"), salt_pepper)
+    return Task(model, singles[:360], singles[360:])
+
+
+def test_rc_separates_a_trivially_separable_toy(tmp_path):
+    config = rc.Config(lr=0.2, max_epochs=60, batch_size=20, device="cpu", threads=1)
+    fit(task := _toy_task(), config, tmp_path / "run", progress=False)
+    images, labels = _toy(100, 2, seed=2)
+    gamma = rc.reconstruction_clustering(task.model.dae, rc.pixels(images), 2, 10, "soft", generator(CPU, 0))
+    predicted = gamma.argmax(1).numpy()
+    flat = labels.reshape(100, -1)
+    ami = adjusted_mutual_info(flat, predicted, flat > 0, average_method="max")
+    assert ami.mean() > 0.95
+
+
+# --- resume and DDP ------------------------------------------------------------------------------------
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(small_file, tmp_path):
+    dataset = small_file("shapes-v1")
+    config = nem.Config(network="rnn", hidden=16, k=3, steps=3, batch_size=32, max_epochs=2, checkpoint_every=4, log_every=5,
+                        valid_size=50, metric_images=0, device="cpu", threads=1, seed=5)  # 9 steps per epoch: 18 in all
+    whole = fit(nem.make_task(config, dataset), config, tmp_path / "whole", progress=False)
+
+    def interrupt(state):
+        if state.step == 13:  # mid-epoch 2, one step after the checkpoint of step 12
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(nem.make_task(config, dataset), config, tmp_path / "cut", progress=False, callback=interrupt)
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["state"]["step"] == 12
+    resumed = fit(nem.make_task(config, dataset), config, tmp_path / "cut", progress=False)
+    assert (resumed["steps"], resumed["epochs"], resumed["best_valid_loss"]) == (whole["steps"], whole["epochs"], whole["best_valid_loss"])
+    for name in ("checkpoint.pt", "best.pt"):
+        a, b = _weights(tmp_path / "whole" / name), _weights(tmp_path / "cut" / name)
+        assert all(torch.equal(a[key], b[key]) for key in a)
+    rows = lambda run: [(r["step"], r["train_loss"], r["valid_loss"]) for r in read_metrics(run)]  # noqa: E731
+    np.testing.assert_array_equal(np.array(rows(tmp_path / "whole")), np.array(rows(tmp_path / "cut")))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_on_two_gloo_processes_keeps_the_weights_identical(tmp_path):
+    # each rank records its own weights: fit's model is the rank's replica
+    mp.spawn(_ddp_rank_weights, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    rank0, rank1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    # and the pair computes what one process computes on the whole batch (no noise: salt_pepper 0)
+    config = rc.Config(lr=0.2, max_epochs=2, batch_size=40, device="cpu", threads=1, checkpoint_every=5)
+    task = _toy_task(salt_pepper=0.0)
+    fit(task, config, tmp_path / "single", progress=False)
+    single = task.model.state_dict()
+    assert all(torch.allclose(rank0[k], single[k], atol=1e-5) for k in single)
+    assert json.loads((tmp_path / "ddp" / "summary.json").read_text())["world_size"] == 2
+
+
+def _ddp_rank_weights(rank: int, world: int, port: int, folder: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    config = rc.Config(lr=0.2, max_epochs=2, batch_size=40, device="cpu", checkpoint_every=5)
+    task = _toy_task(salt_pepper=0.0)
+    fit(task, config, f"{folder}/ddp", progress=False)
+    torch.save({k: v.clone() for k, v in task.model.state_dict().items()}, f"{folder}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+# --- every preset, end to end on tiny data -------------------------------------------------------------------
+
+TINY = {"train": 40, "valid": 16, "test": 24, "single": 60}
+OFFLINE = {"multi-mnist-v1": "multi-mnist-mini-v1", "mnist-shape-v1": "mnist-shape-mini-v1", "flying-mnist-v1": "flying-mnist-mini-v1"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """tiny(dataset_id, params) -> a tiny generated file (offline ids for the MNIST sets)."""
+    from groupbench import registry
+
+    folder, made = tmp_path_factory.mktemp("tiny"), {}
+
+    def make(dataset_id, params):
+        dataset_id = OFFLINE.get(dataset_id, dataset_id)
+        key = (dataset_id, tuple(sorted(params.items())))
+        if key not in made:
+            splits = registry.get(dataset_id).splits
+            sizes = {s: min(n, splits[s]) for s, n in TINY.items() if s in splits}
+            made[key] = generate(dataset_id, folder / f"{len(made)}.h5", sizes=sizes, params=params, progress=False)
+        return made[key]
+
+    return make
+
+
+@pytest.mark.parametrize("name", [p.name for p in presets.presets()])
+def test_every_preset_trains_predicts_and_scores(name, tiny, tmp_path):
+    preset = presets.get(name)
+    files = [tiny(preset.dataset, {**preset.params, **stage.params}) for stage in preset.stages] or [tiny(preset.dataset, preset.params)]
+    changes = dict(max_steps=2, device="cpu", threads=1)
+    if preset.algorithm == "nem":  # a step of the convolutional networks takes a while on a CPU
+        changes.update(max_steps=1, batch_size=2, valid_size=2, metric_images=2)
+    summary = runs.train(name, tmp_path / "run", datasets=files, changes=changes, progress=False)
+    assert summary["steps"] == changes["max_steps"] * max(1, len(preset.stages))
+    assert (tmp_path / "run" / ("stage3" if preset.stages else "") / "best.pt").exists()
+    predictions = runs.predict(tmp_path / "run", files[-1], tmp_path / "pred.h5", limit=6, device="cpu")
+    with h5py.File(predictions) as handle:
+        assert handle.attrs["preset"] == name and handle["labels"].shape[0] == 6
+        assert handle["labels"][:].max() < preset.config().k
+    results, _ = score_file(predictions, files[-1], conventions=Conventions(average_method="max"))
+    primary = "ami/per-frame" if preset.stages or preset.dataset.startswith("flying") else "ami"
+    assert -1 <= results["metrics"][primary]["mean"] <= 1 and results["images_scored"] == 6
+
+
+def test_presets_know_their_names_and_fields():
+    with pytest.raises(GroupbenchError, match="did you mean 'rnn-em-shapes'"):
+        presets.get("rnn-em-shape")
+    with pytest.raises(GroupbenchError, match="did you mean 'hidden'"):
+        presets.get("rc-shapes").config(hiden=3)
+    assert presets.get("rc-bars-multi").config().e_step == "hard" and presets.get("rc-bars").config().k == 12
+    assert presets.get("rnn-em-flying-mnist-staged").stages[0].changes == {"lr": 1e-3}
+
+
+def test_a_run_refuses_another_configuration(small_file, tmp_path):
+    dataset = small_file("shapes-v1")
+    runs.train("rc-shapes", tmp_path / "run", datasets=[dataset], changes={"max_steps": 1, "device": "cpu"}, progress=False)
+    with pytest.raises(GroupbenchError, match="hidden=500"):
+        runs.train("rc-shapes", tmp_path / "run", datasets=[dataset], changes={"max_steps": 1, "hidden": 20}, progress=False)
+
+
+def test_train_predict_reproduce_commands(cli, small_file, tmp_path):
+    dataset = small_file("shapes-v1")
+    run = tmp_path / "run"
+    result = cli("train", "rc-shapes", "--dataset", str(dataset), "--device", "cpu", "--max-epochs", "2", "--set", "hidden=50",
+                 "--out", str(run))
+    assert result.exit_code == 0 and "max epochs after 2 epochs" in result.output, result.output
+    rows = read_metrics(run)
+    assert [r["epoch"] for r in rows if r["valid_loss"] == r["valid_loss"]] == [0, 1]
+    result = cli("predict", str(run), "--dataset", str(dataset), "--out", str(tmp_path / "p.h5"), "--device", "cpu")
+    assert result.exit_code == 0 and (tmp_path / "p.h5").exists()
+    result = cli("reproduce", "rc-shapes", "--dataset", str(dataset), "--seeds", "2", "--max-epochs", "1", "--device", "cpu",
+                 "--out", str(tmp_path / "runs"), "--board", str(tmp_path / "board"))
+    assert result.exit_code == 0, result.output
+    entry = json.loads(next((tmp_path / "board" / "entries").glob("*.json")).read_text())
+    assert entry["source"]["type"] == "reproduced" and entry["metrics"]["ami"]["seeds"] == 2
+    assert entry["dataset"]["official"] is False and entry["compute"]["steps"] > 0 and "budget: 1 epochs" in entry["variant"]
+    result = cli("train", "rc-shapez", "--out", str(run))
+    assert result.exit_code == 1 and "did you mean 'rc-shapes'" in result.output
+
+
+def test_training_step_clips_the_gradient_norm():
+    from groupbench.baselines.training import Precision
+
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.SGD([weight], lr=1.0)
+    Precision(torch.device("cpu"), amp=False).step((weight * 100.0).sum(), optimizer, clip_norm=5.0)
+    # gradient (100, 100, 100) has norm 173.2; clipped to norm 5, one SGD step moves each weight by 5 / sqrt(3)
+    assert torch.allclose(weight.detach(), torch.full((3,), 1.0 - 5.0 / 3**0.5), atol=1e-6)
