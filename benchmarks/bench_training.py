@@ -1,5 +1,5 @@
-"""Training throughput of the learned baselines: one optimiser step (forward, backward, update) on
-a batch of the preset's size, in images (or sequences) per second, on the CPU, one thread.
+"""Training throughput of the learned baselines: one optimiser step (forward, backward, clipping as
+the preset does, update) on a batch of the preset's size, in images (or sequences) per second, on the CPU, one thread.
 
 Run: pytest benchmarks/bench_training.py --benchmark-enable. Without it (the test suite) each
 step runs once on a batch of 2, so the benchmark cannot rot without taking long.
@@ -20,6 +20,9 @@ CASES = {  # preset: shape of one image or sequence (as the dataset stores it)
     "rnn-em-shapes": (28, 28, 1),
     "rnn-em-flying-shapes": (21, 28, 28, 1),
     "rnn-em-flying-mnist": (21, 24, 24, 1),
+    "iodine-tetris": (35, 35, 3),
+    "iodine-multi-dsprites": (64, 64, 3),
+    "iodine-shapes": (28, 28, 1),
 }
 
 
@@ -41,7 +44,7 @@ def test_training_step(benchmark, name):
 
         def step():
             loss = model(images, noise)
-            precision.step(loss, optimizer)
+            precision.step(loss, optimizer, config.clip_norm)
             return float(loss.detach())
 
         step()  # warm-up: allocations, lazy imports

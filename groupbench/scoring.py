@@ -8,9 +8,10 @@ image i of the split. Results: docs/metrics.md ("Scoring files").
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import h5py
 import numpy as np
@@ -90,19 +91,56 @@ def open_predictions(path: str | Path, split: str, frame_ndim: int) -> Predictio
     raise GroupbenchError(f"{path}: unknown predictions format {suffix!r}; use .h5, .npz or .npy")
 
 
-def write_predictions(path: str | Path, labels: np.ndarray, **attrs: Any) -> Path:
-    """Write hard predictions (N,[T,]H,W) as ``labels`` in an HDF5 file that `score_file` reads.
+MASK_CHUNK_BYTES = 1 << 20
+"""Target size of one stored chunk of soft masks (float16): about 1 MiB."""
 
-    ``attrs`` (method, dataset id, split, digest, seed, ...) are stored as file attributes.
+
+@contextmanager
+def predictions_writer(path: str | Path, count: int, frame_shape: tuple[int, ...], *, slots: int | None = None,
+                       dtype: Any = np.uint8, **attrs: Any) -> Iterator[Callable[..., None]]:
+    """Stream predictions for ``count`` images of shape ``frame_shape`` ([T,]H,W) into an HDF5 file
+    that `score_file` reads; yields ``write(labels, masks=None)`` taking consecutive batches.
+
+    labels (B,[T,]H,W) go to ``labels`` (``dtype``); with ``slots`` = K, soft masks (B,[T,]K,H,W) go to
+    ``masks`` as float16 as well. ``attrs`` (method, dataset id, split, digest, seed, ...) become file
+    attributes. Written under a temporary name, renamed once all ``count`` predictions are in.
     """
     from groupbench.writer import atomic_output
 
-    with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as handle:
-            chunks = (min(len(labels), 256), *labels.shape[1:]) if len(labels) else None
-            handle.create_dataset("labels", data=labels, chunks=chunks, compression="gzip", compression_opts=1)
-            for name, value in attrs.items():
-                handle.attrs[name] = value
+    frame_shape = tuple(frame_shape)
+    mask_shape = (*frame_shape[:-2], slots, *frame_shape[-2:]) if slots else None
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as handle:
+        labels = handle.create_dataset("labels", (count, *frame_shape), dtype=dtype, compression="gzip", compression_opts=1,
+                                       chunks=(max(1, min(count, 256)), *frame_shape) if count else None)
+        masks = None
+        if mask_shape:
+            per_image = 2 * math.prod(mask_shape)
+            masks = handle.create_dataset("masks", (count, *mask_shape), dtype=np.float16, compression="gzip", compression_opts=1,
+                                          chunks=(max(1, min(count, MASK_CHUNK_BYTES // per_image)), *mask_shape) if count else None)
+        for name, value in attrs.items():
+            handle.attrs[name] = value
+        written = 0
+
+        def write(batch_labels: np.ndarray, batch_masks: np.ndarray | None = None) -> None:
+            nonlocal written
+            if (batch_masks is None) != (masks is None):
+                raise ValueError("soft masks are written with every batch exactly when slots is given")
+            stop = written + len(batch_labels)
+            labels[written:stop] = batch_labels
+            if masks is not None:
+                masks[written:stop] = batch_masks
+            written = stop
+
+        yield write
+        if written != count:
+            raise ValueError(f"{written} predictions written, {count} announced")
+
+
+def write_predictions(path: str | Path, labels: np.ndarray, **attrs: Any) -> Path:
+    """Write hard predictions (N,[T,]H,W) as ``labels`` in an HDF5 file that `score_file` reads;
+    ``attrs`` are stored as file attributes."""
+    with predictions_writer(path, len(labels), labels.shape[1:], dtype=labels.dtype, **attrs) as write:
+        write(labels)
     return Path(path)
 
 

@@ -3,6 +3,7 @@ gloo processes, and every preset trained, predicted and scored end to end on tin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -18,7 +19,7 @@ from groupbench.baselines import nem, presets, rc, runs
 from groupbench.baselines.training import Task, fit, generator, read_metrics
 from groupbench.errors import GroupbenchError
 from groupbench.generation import generate
-from groupbench.metrics import adjusted_mutual_info, valid_mask
+from groupbench.metrics import adjusted_mutual_info
 from groupbench.scoring import Conventions, score_file
 
 CPU = torch.device("cpu")
@@ -142,6 +143,20 @@ def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(small_file, 
     np.testing.assert_array_equal(np.array(rows(tmp_path / "whole")), np.array(rows(tmp_path / "cut")))
 
 
+def test_a_run_continued_with_a_larger_budget_keeps_its_history(small_file, tmp_path):
+    dataset = small_file("shapes-v1")
+    config = nem.Config(network="rnn", hidden=16, k=3, steps=3, batch_size=32, max_epochs=3, checkpoint_every=9, log_every=5,
+                        valid_size=50, metric_images=0, device="cpu", threads=1, seed=5)  # 9 steps per epoch
+    fit(nem.make_task(config, dataset), config, tmp_path / "whole", progress=False)
+    for budget in (dict(max_epochs=1), dict(max_epochs=2, max_steps=13), dict(max_epochs=3)):  # epoch end, mid-epoch stop, end
+        staged = dataclasses.replace(config, **budget)
+        fit(nem.make_task(staged, dataset), staged, tmp_path / "staged", progress=False)
+    validations = lambda run: [(r["epoch"], r["step"]) for r in read_metrics(run) if r["valid_loss"] == r["valid_loss"]]  # noqa: E731
+    assert validations(tmp_path / "whole") == [(0, 9), (1, 18), (2, 27)]
+    # the stop at step 13 validated what there was; that validation stays, the rest is as uninterrupted
+    assert validations(tmp_path / "staged") == [(0, 9), (1, 13), (1, 18), (2, 27)]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -202,15 +217,24 @@ def test_every_preset_trains_predicts_and_scores(name, tiny, tmp_path):
     preset = presets.get(name)
     files = [tiny(preset.dataset, {**preset.params, **stage.params}) for stage in preset.stages] or [tiny(preset.dataset, preset.params)]
     changes = dict(max_steps=2, device="cpu", threads=1)
-    if preset.algorithm == "nem":  # a step of the convolutional networks takes a while on a CPU
+    if preset.algorithm in ("nem", "iodine"):  # a step of the convolutional networks takes a while on a CPU
         changes.update(max_steps=1, batch_size=2, valid_size=2, metric_images=2)
+    if preset.algorithm == "iodine":
+        changes.update(iterations=2)
     summary = runs.train(name, tmp_path / "run", datasets=files, changes=changes, progress=False)
     assert summary["steps"] == changes["max_steps"] * max(1, len(preset.stages))
     assert (tmp_path / "run" / ("stage3" if preset.stages else "") / "best.pt").exists()
-    predictions = runs.predict(tmp_path / "run", files[-1], tmp_path / "pred.h5", limit=6, device="cpu")
+    assert (tmp_path / "run" / "training.png").stat().st_size > 0
+    assert (tmp_path / "run" / "decomposition.png").exists() == (preset.algorithm == "iodine")
+    predictions = runs.predict(tmp_path / "run", files[-1], tmp_path / "pred.h5", limit=6, device="cpu", soft_masks=True)
+    k = preset.config().k
     with h5py.File(predictions) as handle:
-        assert handle.attrs["preset"] == name and handle["labels"].shape[0] == 6
-        assert handle["labels"][:].max() < preset.config().k
+        assert handle.attrs["preset"] == name and handle.attrs["k"] == k
+        labels, masks = handle["labels"][:], handle["masks"][:].astype(np.float32)
+    assert len(labels) == 6 and labels.max() < k and masks.shape == (*labels.shape[:-2], k, *labels.shape[-2:])
+    np.testing.assert_allclose(masks.sum(-3), 1.0, atol=5e-3)  # float16 assignments, summing to 1 over K
+    chosen = np.take_along_axis(masks, np.expand_dims(labels.astype(np.int64), -3), -3)[..., 0, :, :]
+    np.testing.assert_array_equal(chosen, masks.max(-3))  # the labels are their argmax
     results, _ = score_file(predictions, files[-1], conventions=Conventions(average_method="max"))
     primary = "ami/per-frame" if preset.stages or preset.dataset.startswith("flying") else "ami"
     assert -1 <= results["metrics"][primary]["mean"] <= 1 and results["images_scored"] == 6
@@ -240,14 +264,22 @@ def test_train_predict_reproduce_commands(cli, small_file, tmp_path):
     assert result.exit_code == 0 and "max epochs after 2 epochs" in result.output, result.output
     rows = read_metrics(run)
     assert [r["epoch"] for r in rows if r["valid_loss"] == r["valid_loss"]] == [0, 1]
-    result = cli("predict", str(run), "--dataset", str(dataset), "--out", str(tmp_path / "p.h5"), "--device", "cpu")
+    result = cli("predict", str(run), "--dataset", str(dataset), "--out", str(tmp_path / "p.h5"), "--device", "cpu", "--soft-masks")
     assert result.exit_code == 0 and (tmp_path / "p.h5").exists()
+    with h5py.File(tmp_path / "p.h5") as handle:
+        assert handle["masks"].shape[1] == presets.get("rc-shapes").config().k and handle["masks"].dtype == np.float16
+    result = cli("curves", str(run), str(run), "--label", "a", "--label", "b", "--out", str(tmp_path / "curves.png"))
+    assert result.exit_code == 0 and (tmp_path / "curves.png").stat().st_size > 0, result.output
+    result = cli("curves", str(run), "--label", "a", "--label", "b", "--out", str(tmp_path / "c.png"))
+    assert result.exit_code == 1 and "2 --label for 1 runs" in result.output and not (tmp_path / "c.png").exists()
+    result = cli("curves", str(tmp_path), "--out", str(tmp_path / "c.png"))
+    assert result.exit_code == 1 and "no metrics.csv" in result.output
     result = cli("reproduce", "rc-shapes", "--dataset", str(dataset), "--seeds", "2", "--max-epochs", "1", "--device", "cpu",
                  "--out", str(tmp_path / "runs"), "--board", str(tmp_path / "board"))
     assert result.exit_code == 0, result.output
     entry = json.loads(next((tmp_path / "board" / "entries").glob("*.json")).read_text())
     assert entry["source"]["type"] == "reproduced" and entry["metrics"]["ami"]["seeds"] == 2
-    assert entry["dataset"]["official"] is False and entry["compute"]["steps"] > 0 and "budget: 1 epochs" in entry["variant"]
+    assert entry["dataset"]["official"] is False and entry["compute"]["steps"] > 0 and entry["variant"].endswith("[budget: 1 steps (1 epochs)]")
     result = cli("train", "rc-shapez", "--out", str(run))
     assert result.exit_code == 1 and "did you mean 'rc-shapes'" in result.output
 

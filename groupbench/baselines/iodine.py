@@ -372,10 +372,6 @@ class IODINE(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# Optimisation helpers the training loop needs (Adam's beta1 and gradient clipping)
-
-
-# ---------------------------------------------------------------------------------------------
 # The interface every baseline file offers to groupbench/baselines/runs.py
 
 
@@ -388,22 +384,32 @@ def build_model(config: Config, image_shape: tuple[int, ...]) -> IODINE:
 
 
 @torch.no_grad()
-def segment(model: IODINE, images: torch.Tensor, noise: torch.Generator, k: int | None = None):
-    """uint8 images (B,H,W,C) on the model's device -> (labels (B,H,W) int64, soft masks (B,K,H,W) float32)."""
+def predict(model: IODINE, images: torch.Tensor, config: Config, generator: torch.Generator, k: int | None = None) -> torch.Tensor:
+    """uint8 images (B,H,W,C) on the model's device -> the final masks (B,K,H,W) float32, summing to 1
+    over K; their argmax over K is the segmentation."""
     was_training = model.training
     model.eval()
     try:
-        _, masks, _ = model.infer(images, noise, k)
+        _, masks, _ = model.infer(images, generator, k)
     finally:
         model.train(was_training)
-    masks = masks.float()
-    return masks.argmax(1), masks
+    return masks.float()
 
 
-def predict(model: IODINE, images: torch.Tensor, config: Config, generator: torch.Generator, k: int | None = None) -> np.ndarray:
-    """uint8 images (B,H,W,C) on the model's device -> labels (B,H,W) uint8: argmax of the final masks."""
-    labels, _ = segment(model, images, generator, k)
-    return labels.cpu().numpy().astype(np.uint8)
+@torch.no_grad()
+def decompose(model: IODINE, images: torch.Tensor, config: Config, generator: torch.Generator) -> dict[str, np.ndarray]:
+    """uint8 images (B,H,W,C) -> the arrays of `figures.plot_decomposition`, in [0,1]: images and
+    reconstructions (B,H,W,C), final masks (B,K,H,W), each slot's means (B,K,H,W,C)."""
+    was_training = model.training
+    model.eval()
+    try:
+        _, masks, steps = model.infer(images, generator, keep=True)
+    finally:
+        model.train(was_training)
+    means = steps[-1]["means"].float().permute(0, 1, 3, 4, 2)  # (B,K,H,W,C)
+    reconstructions = (masks[..., None] * means).sum(1)
+    numpy = lambda t: t.float().cpu().numpy()  # noqa: E731
+    return {"images": numpy(images) / 255.0, "reconstructions": numpy(reconstructions), "masks": numpy(masks), "slots": numpy(means)}
 
 
 def predict_seed(config: Config) -> int:
@@ -417,7 +423,8 @@ def validation_ari(model: IODINE, images: torch.Tensor, labels: np.ndarray, over
     device = next(model.parameters()).device
     noise = generator(device, config.predict_seed)
     predicted = np.concatenate([
-        predict(model, images[i : i + config.batch_size].to(device), config, noise) for i in range(0, len(images), config.batch_size)
+        predict(model, images[i : i + config.batch_size].to(device), config, noise).argmax(1).cpu().numpy()
+        for i in range(0, len(images), config.batch_size)
     ])
     flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
     return float(np.mean(adjusted_rand_index(flat(labels), flat(predicted), flat(valid_mask(labels, overlap)))))

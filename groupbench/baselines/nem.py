@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from groupbench.baselines.training import Task, TrainConfig, generator, option, read_images, seed_everything
@@ -258,13 +257,13 @@ class NeuralEM(nn.Module):
 
     @torch.no_grad()
     def segment(self, images: torch.Tensor, generator: torch.Generator, k: int | None = None) -> torch.Tensor:
-        """Labels (B,H,W) for still images: argmax gamma after the last step. For sequences (B,T,H,W):
-        frame t >= 1 from the step that predicted it; frame 0, which no step predicts, from step 1."""
+        """The assignments gamma, (B,K,H,W) for still images: after the last step. For sequences
+        (B,T,K,H,W): frame t >= 1 from the step that predicted it; frame 0, which no step predicts, from step 1."""
         height, width = self.image_shape[:2]
-        labels = [gamma[..., 0].argmax(1) for _, gamma, _ in self.unroll(images, generator, k)]
+        gammas = [gamma[..., 0] for _, gamma, _ in self.unroll(images, generator, k)]  # each (B,K,H*W)
         if images.ndim == 4:
-            return labels[-1].reshape(len(images), height, width)
-        return torch.stack([labels[0], *labels], 1).reshape(len(images), -1, height, width)
+            return gammas[-1].reshape(len(images), -1, height, width)
+        return torch.stack([gammas[0], *gammas], 1).reshape(len(images), len(gammas) + 1, -1, height, width)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,9 +279,9 @@ def build_model(config: Config, image_shape: tuple[int, ...]) -> NeuralEM:
     return NeuralEM(make_cell(config, frame), config, frame)
 
 
-def predict(model: NeuralEM, images: torch.Tensor, config: Config, generator: torch.Generator, k: int | None = None) -> np.ndarray:
-    """uint8 images (B,[T,]H,W,C) on the model's device -> labels (B,[T,]H,W)."""
-    return model.segment(images, generator, k).cpu().numpy().astype(np.uint8)
+def predict(model: NeuralEM, images: torch.Tensor, config: Config, generator: torch.Generator, k: int | None = None) -> torch.Tensor:
+    """uint8 images (B,[T,]H,W,C) on the model's device -> assignments (B,[T,]K,H,W); argmax over K: labels."""
+    return model.segment(images, generator, k)
 
 
 def predict_seed(config: Config) -> int:
@@ -299,7 +298,8 @@ def validation_ami(model: NeuralEM, images: torch.Tensor, labels: np.ndarray, ov
     was_training = model.training
     model.eval()
     predicted = np.concatenate([
-        predict(model, images[i : i + config.batch_size].to(device), config, noise) for i in range(0, len(images), config.batch_size)
+        predict(model, images[i : i + config.batch_size].to(device), config, noise).argmax(-3).cpu().numpy()
+        for i in range(0, len(images), config.batch_size)
     ])
     model.train(was_training)
     valid = valid_mask(labels, overlap)

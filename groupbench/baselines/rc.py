@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -153,10 +152,12 @@ def make_task(config: Config, dataset) -> Task:
     return Task(build_model(config, tuple(train.shape[1:])), train, valid)
 
 
-def predict(model: DenoisingLoss, images: torch.Tensor, config: Config, generator: torch.Generator, k: int | None = None) -> np.ndarray:
-    """uint8 images (B,H,W,1) on the model's device -> labels (B,H,W): each pixel's cluster after RC."""
+def predict(model: DenoisingLoss, images: torch.Tensor, config: Config, generator: torch.Generator, k: int | None = None) -> torch.Tensor:
+    """uint8 images (B,H,W,1) on the model's device -> each pixel's assignment to the K clusters after RC,
+    (B,K,H,W) summing to 1 over K (hard RC: one-hot, ties shared); its argmax over K is the segmentation."""
     gamma = reconstruction_clustering(model.dae, pixels(images), k or config.k, config.iterations, config.e_step, generator)
-    return gamma.argmax(1).reshape(images.shape[:3]).cpu().numpy().astype(np.uint8)
+    gamma = gamma / gamma.sum(1, keepdim=True)
+    return gamma.reshape(len(images), gamma.shape[1], *images.shape[1:3])
 
 
 def predict_seed(config: Config) -> int:

@@ -27,6 +27,7 @@ from groupbench.baselines.training import (
 from groupbench.data import SplitReader
 from groupbench.errors import GroupbenchError
 from groupbench.format import split_names
+from groupbench.scoring import predictions_writer, write_predictions
 from groupbench.writer import atomic_output
 
 DEFAULT_DATA_DIR = Path("groupbench-data")
@@ -95,13 +96,13 @@ def _dataset_record(path: Path) -> dict[str, Any]:
     return {"file": str(path), "id": meta["dataset"], "params": meta["params"], "seed": meta["seed"], "digests": meta["digests"]}
 
 
-def _first_split(path: Path) -> str:
-    """``test`` if the file has it, else its first split."""
+def _first_split(path: Path, preferred: str = "test") -> str:
+    """``preferred`` if the file has that split, else its first split."""
     from groupbench.format import open_file
 
     with open_file(path) as handle:
         names = split_names(handle)
-    return "test" if "test" in names else names[0]
+    return preferred if preferred in names else names[0]
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -117,11 +118,14 @@ def _check_same(run: Path, record: dict[str, Any]) -> None:
     old = json.loads(path.read_text())
     if old.get("preset") != record["preset"]:
         raise GroupbenchError(f"{run} holds a run of preset {old.get('preset')!r}; choose another --out")
-    different = sorted(k for k in set(old["config"]) | set(record["config"])
-                       if k not in RESUMABLE and old["config"].get(k) != record["config"].get(k))
+    # a field added to Config after the run was written counts as having had its default value
+    defaults = {f.name: f.default for f in dataclasses.fields(algorithm(record["algorithm"]).Config)}
+    before = {**defaults, **old["config"]}
+    before, now = (json.loads(json.dumps(c, default=str)) for c in (before, record["config"]))  # as config.json holds them
+    different = sorted(k for k in set(before) | set(now) if k not in RESUMABLE and before.get(k) != now.get(k))
     if different:
         key = different[0]
-        raise GroupbenchError(f"{run} holds a run with {key}={old['config'].get(key)!r} (now {record['config'].get(key)!r}); "
+        raise GroupbenchError(f"{run} holds a run with {key}={before.get(key)!r} (now {now.get(key)!r}); "
                               "resume it with the same configuration or choose another --out")
 
 
@@ -185,7 +189,37 @@ def train(
     }
     if processes.main and preset.stages:
         _write_json(out / "summary.json", summary)
+    if processes.main:
+        for figure in write_figures(out, files[-1]):
+            echo(f"wrote {figure}")
     return summary
+
+
+FIGURE_IMAGES = 8
+"""Validation images shown in a run's decomposition figure."""
+
+
+def write_figures(run: str | Path, dataset: str | Path) -> list[Path]:
+    """RUN/training.png (learning curves; one line per stage of a curriculum) and, for algorithms that
+    decompose an image into slots (IODINE), RUN/decomposition.png of the first validation images of
+    ``dataset``, with the best weights."""
+    from groupbench.baselines.figures import plot_decomposition, plot_learning_curves
+
+    run = Path(run)
+    record = load_config_file(run)
+    stages = record.get("stages") or []
+    folders = {f"stage {i + 1} ({s['name']})": run / f"stage{i + 1}" for i, s in enumerate(stages)} or {record["preset"]: run}
+    written = [plot_learning_curves(folders, run / "training.png", f"{record['preset']} ({record['method']}), seed {record['config']['seed']}")]
+    module = algorithm(record["algorithm"])
+    if hasattr(module, "decompose"):
+        device = resolve_device(record["config"].get("device", "auto"))
+        _, config, model = load_model(run, device)
+        with SplitReader(dataset, _first_split(Path(dataset), "valid")) as reader:
+            images = torch.from_numpy(reader.group["images"][:FIGURE_IMAGES]).to(device)
+        parts = module.decompose(model, images, config, generator(device, module.predict_seed(config)))
+        written.append(plot_decomposition(**parts, out=run / "decomposition.png",
+                                          title=f"{record['preset']}: validation images, best weights"))
+    return written
 
 
 def best_weights(run: str | Path) -> Path:
@@ -218,33 +252,34 @@ def predict(
     limit: int | None = None,
     seed: int | None = None,
     device: str = "auto",
+    soft_masks: bool = False,
 ) -> Path:
-    """Segment a split (its first ``limit`` images) with a trained run; writes hard labels the scorer reads."""
+    """Segment a split (its first ``limit`` images) with a trained run and write a predictions file the
+    scorer reads: hard ``labels`` (N,[T,]H,W), and with ``soft_masks`` the assignments each method
+    computes, ``masks`` (N,[T,]K,H,W) float16 (RC's and N-EM's gamma, IODINE's masks)."""
     torch_device = resolve_device(device)
     module, config, model = load_model(run, torch_device)
     record = load_config_file(run)
     seed = module.predict_seed(config) if seed is None else seed
     noise = generator(torch_device, seed)
     precision = Precision(torch_device, config.amp)
+    k = k or config.k
     with SplitReader(dataset, split) as reader:
         count = len(reader) if limit is None else min(limit, len(reader))
         shape = tuple(reader.group["images"].shape[1:])
         if shape[-3:] != tuple(record["image_shape"][-3:]):
             raise GroupbenchError(f"{dataset}: images of shape {shape} but {run} was trained on {tuple(record['image_shape'])}")
-        parts = []
-        with torch.no_grad(), precision.autocast():
+        attrs = dict(method=record["method"], preset=record["preset"], dataset=reader.dataset_id, split=split,
+                     digest=reader.digest, seed=seed, k=k, run=str(run))
+        dtype = np.uint8 if k < 256 else np.uint16
+        with predictions_writer(out, count, shape[:-1], slots=k if soft_masks else None, dtype=dtype, **attrs) as write, \
+                torch.no_grad(), precision.autocast():
             for start in range(0, count, PREDICT_BATCH):
                 images = torch.from_numpy(reader.group["images"][start : min(start + PREDICT_BATCH, count)]).to(torch_device)
-                parts.append(module.predict(model, images, config, noise, k))
-        labels = np.concatenate(parts)
-        return _write_predictions(out, labels, method=record["method"], preset=record["preset"], dataset=reader.dataset_id,
-                                  split=split, digest=reader.digest, seed=seed, k=k or config.k, run=str(run))
-
-
-def _write_predictions(out, labels, **attrs) -> Path:
-    from groupbench.scoring import write_predictions
-
-    return write_predictions(out, labels, **attrs)
+                masks = module.predict(model, images, config, noise, k).float()  # (B,[T,]K,H,W)
+                labels = masks.argmax(-3).cpu().numpy()
+                write(labels, masks.half().cpu().numpy() if soft_masks else None)
+    return Path(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,18 +322,18 @@ def _first(predictions: Path, count: int) -> Path:
     out = predictions.with_name(f"{predictions.stem}-first{count}.h5")
     with h5py.File(predictions, "r") as handle:
         labels, attrs = handle["labels"][:count], dict(handle.attrs)
-    return _write_predictions(out, labels, **attrs)
+    return write_predictions(out, labels, **attrs)
 
 
 def budget_text(summaries: list[dict[str, Any]], max_epochs: int) -> str | None:
-    """How training ended when a budget ended it: steps, or fewer epochs than the paper's ``max_epochs``
-    (None when every run stopped early or ran the paper's maximum)."""
+    """How much training a budget allowed, when a budget ended it: ``250 steps (0.32 epochs)``
+    (None when every run stopped early or ran the paper's ``max_epochs``)."""
     if not any(s["stopped"] == "max_steps" or (s["stopped"] == "max_epochs" and s["epochs"] < max_epochs) for s in summaries):
         return None
     steps = sorted({s["steps"] for s in summaries})
-    epochs = sorted({s["epochs"] for s in summaries})
-    ranges = lambda v: f"{v[0]:,}" if len(v) == 1 else f"{v[0]:,}-{v[-1]:,}"  # noqa: E731
-    return f"{ranges(epochs)} epochs, {ranges(steps)} steps"
+    epochs = sorted({round(s["images_seen"] / s["train_images"], 2) for s in summaries})
+    ranges = lambda v: f"{v[0]:,g}" if len(v) == 1 else f"{v[0]:,g}-{v[-1]:,g}"  # noqa: E731
+    return f"{ranges(steps)} steps ({ranges(epochs)} epochs)"
 
 
 def reproduce(
@@ -360,7 +395,8 @@ def reproduce(
         variant += f" [budget: {budget}]"
     lines = [
         f"groupbench reproduce {preset.name} (groupbench/baselines/{preset.algorithm}.py): "
-        f"{seeds} training seed(s) {base_seed}..{base_seed + seeds - 1}, K={k_used} at test time.",
+        + (f"training seed {base_seed}" if seeds == 1 else f"{seeds} training seeds {base_seed}..{base_seed + seeds - 1}")
+        + f", K={k_used} at test time.",
         "Data: " + "; ".join(_describe_data(Path(d)) for d in datasets) + "."
         + ("" if test_file in map(Path, datasets) else f" Tested on {_describe_data(test_file)}."),
     ]

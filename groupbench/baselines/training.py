@@ -238,7 +238,11 @@ CSV_FIELDS = ["epoch", "step", "images_seen", "wall_time_s", "lr", "train_loss",
 class Logger:
     """metrics.csv (always) and TensorBoard (when installed); main process only."""
 
-    def __init__(self, run: Path, extra_fields: list[str], resume_step: int | None, enabled: bool):
+    def __init__(self, run: Path, extra_fields: list[str], resume_step: int | None, enabled: bool,
+                 validated_at_resume: bool = True):
+        """``resume_step``: the step of the checkpoint a resumed run starts from (None: a new run);
+        ``validated_at_resume``: whether the validation of that step, if any, is in the checkpoint
+        (else it is done again, and its row dropped)."""
         self.enabled = enabled
         self.path = run / "metrics.csv"
         self.fields = CSV_FIELDS + extra_fields
@@ -248,8 +252,8 @@ class Logger:
         rows = []
         if resume_step is not None and self.path.exists():  # drop what was logged after the checkpoint
             with open(self.path, newline="") as handle:
-                rows = [r for r in csv.DictReader(handle)
-                        if int(r["step"]) < resume_step or (int(r["step"]) == resume_step and not r["valid_loss"])]
+                rows = [r for r in csv.DictReader(handle) if int(r["step"]) < resume_step
+                        or (int(r["step"]) == resume_step and (validated_at_resume or not r["valid_loss"]))]
         with open(self.path, "w", newline="") as handle:
             writer = csv.DictWriter(handle, self.fields, extrasaction="ignore")
             writer.writeheader()
@@ -297,10 +301,12 @@ def _all_reduce(values: list[float], device: torch.device, processes: Processes)
 
 
 def validation_loss(model: nn.Module, images: torch.Tensor, config: TrainConfig, device: torch.device,
-                    precision: Precision, processes: Processes) -> float:
-    """Mean loss over the validation images, with noise from a generator reset at every call."""
+                    precision: Precision, processes: Processes, epoch: int) -> float:
+    """Mean loss over the validation images. Noise is drawn afresh for every epoch, as the original
+    RC and N-EM code did (which makes early stopping insensitive to improvements below the noise),
+    from a generator derived from (seed, epoch), so a resumed run validates as an uninterrupted one."""
     model.eval()
-    noise = generator(device, derive_seed(config.seed, _VALID, processes.rank))
+    noise = generator(device, derive_seed(config.seed, _VALID, epoch, processes.rank))
     total, count = 0.0, 0
     with torch.no_grad(), precision.autocast():
         starts = range(processes.rank * config.batch_size, len(images), processes.world_size * config.batch_size)
@@ -375,7 +381,6 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
             noise_state = saved["noise_states"][processes.rank]
     if processes.main:
         run.mkdir(parents=True, exist_ok=True)
-    logger = Logger(run, list(task.metric_names), state.step if resumed else None, processes.main)
 
     train_images = task.train_images[: config.train_size or None]
     valid_images = task.valid_images[: config.valid_size or None]
@@ -386,6 +391,9 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
     if n == 0 or len(valid_images) == 0:
         raise GroupbenchError(f"nothing to train on: {n} training and {len(valid_images)} validation images")
     steps_per_epoch = n // batch
+    # a checkpoint taken at the last step of an epoch precedes that epoch's validation, which runs again
+    logger = Logger(run, list(task.metric_names), state.step if resumed else None, processes.main,
+                    validated_at_resume=state.batch != steps_per_epoch)
     local = torch.arange(batch).tensor_split(processes.world_size)[processes.rank]
     bar = None
     show = processes.main and (progress if progress is not None else os.isatty(2))
@@ -409,7 +417,7 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
             })
 
     def end_of_training_pass(epoch_done: bool) -> None:
-        loss = validation_loss(model, valid_images, config, device, precision, processes)
+        loss = validation_loss(model, valid_images, config, device, precision, processes, state.epoch)
         state.wall_time_s = time.perf_counter() - started
         improved = loss < state.best_loss
         if improved:
@@ -510,43 +518,3 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
         with atomic_output(run / "summary.json") as tmp:
             tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
-
-
-def plot_learning_curves(runs: dict[str, str | Path], out: str | Path, title: str = "") -> Path:
-    """A PNG of training and validation loss (and validation AMI when logged) over images seen, one line per run.
-
-    ``runs`` maps a label to a run folder (or a curriculum stage's folder). Needs matplotlib.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = {label: read_metrics(folder) for label, folder in runs.items()}
-    with_ami = any(any(r.get("valid_ami", math.nan) == r.get("valid_ami", math.nan) for r in rs if "valid_ami" in r) for rs in rows.values())
-    figure, axes = plt.subplots(1, 2 if with_ami else 1, figsize=(10 if with_ami else 5.5, 3.6), squeeze=False)
-    for index, (label, rs) in enumerate(rows.items()):
-        colour = f"C{index}"
-        train = [(r["images_seen"], r["train_loss"]) for r in rs if r["train_loss"] == r["train_loss"]]
-        valid = [(r["images_seen"], r["valid_loss"]) for r in rs if r["valid_loss"] == r["valid_loss"]]
-        if train:
-            axes[0, 0].plot(*zip(*train), color=colour, alpha=0.45, lw=1, label=f"{label}: training")
-        if valid:
-            axes[0, 0].plot(*zip(*valid), "o-", color=colour, ms=3, lw=1.5, label=f"{label}: validation")
-        if with_ami:
-            ami = [(r["images_seen"], r["valid_ami"]) for r in rs if r.get("valid_ami", math.nan) == r.get("valid_ami", math.nan)]
-            if ami:
-                axes[0, 1].plot(*zip(*ami), "o-", color=colour, ms=3, lw=1.5, label=label)
-    axes[0, 0].set(xlabel="training images seen", ylabel="loss per image", yscale="log")
-    axes[0, 0].legend(fontsize=7)
-    if with_ami:
-        axes[0, 1].set(xlabel="training images seen", ylabel="validation AMI (max), first 256 images", ylim=(0, 1))
-        axes[0, 1].legend(fontsize=7)
-    if title:
-        figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
-    plt.close(figure)
-    return out

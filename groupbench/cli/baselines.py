@@ -1,4 +1,4 @@
-"""Baseline commands: presets, train, predict, reproduce (RC, N-EM, RNN-EM; see docs/baselines.md)."""
+"""Baseline commands: presets, train, predict, reproduce, curves (RC, N-EM, RNN-EM, IODINE; docs/baselines.md)."""
 
 from __future__ import annotations
 
@@ -79,16 +79,17 @@ def train(preset, out, datasets, device, max_epochs, max_steps, seed, sets, data
 @click.argument("run", type=click.Path(file_okay=False, exists=True))
 @click.option("--dataset", required=True, type=click.Path(dir_okay=False, exists=True), help="The groupbench file to segment.")
 @click.option("--split", default="test", show_default=True, help="Split to segment, image i to prediction i.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Predictions file (HDF5, hard labels).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Predictions file (HDF5: hard labels, soft masks optional).")
 @click.option("--k", type=int, default=None, help="Clusters / components at test time (default: as trained).")
 @click.option("--limit", type=int, default=None, help="Only the first N images (the RC paper scored the first 1,000).")
 @click.option("--seed", type=int, default=None, help="Seed of the random start (and N-EM's noise); default: the run's.")
+@click.option("--soft-masks", is_flag=True, help="Also write the soft assignments, 'masks' (N,[T,]K,H,W) float16.")
 @DEVICE_OPTION
-def predict(run, dataset, split, out, k, limit, seed, device) -> None:
+def predict(run, dataset, split, out, k, limit, seed, soft_masks, device) -> None:
     """Segment a split with the trained RUN; write predictions that 'groupbench score' reads."""
     from groupbench.baselines import runs
 
-    path = runs.predict(run, dataset, out, split=split, k=k, limit=limit, seed=seed, device=device or "auto")
+    path = runs.predict(run, dataset, out, split=split, k=k, limit=limit, seed=seed, device=device or "auto", soft_masks=soft_masks)
     click.echo(f"wrote {path}")
 
 
@@ -129,3 +130,24 @@ def reproduce(preset, seeds, out, datasets, test_dataset, k, device, max_epochs,
                    + (f" (paper: {reported:.3f})" if reported is not None else ""))
     if no_submit:
         click.echo(json.dumps(entry, indent=2))
+
+
+@main.command()
+@click.argument("runs_", metavar="RUN...", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
+@click.option("--label", "labels", multiple=True, help="Legend label per RUN, in order (default: the folder names).")
+@click.option("--title", default="", help="Figure title.")
+def curves(runs_, out, labels, title) -> None:
+    """Learning curves of training RUN folders in one figure: loss and the validation metric over images seen."""
+    from pathlib import Path
+
+    from groupbench.baselines.figures import plot_learning_curves
+    from groupbench.errors import GroupbenchError
+
+    if labels and len(labels) != len(runs_):
+        raise GroupbenchError(f"{len(labels)} --label for {len(runs_)} runs; give one per RUN or none")
+    for run in runs_:
+        if not (Path(run) / "metrics.csv").is_file():
+            raise GroupbenchError(f"{run}: no metrics.csv (not a training run, or a curriculum: give its stage folders)")
+    names = labels or ["/".join(Path(r).resolve().parts[-2:]) for r in runs_]
+    click.echo(f"wrote {plot_learning_curves(dict(zip(names, runs_)), out, title)}")

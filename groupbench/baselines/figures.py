@@ -1,0 +1,107 @@
+"""Figures of a training run: learning curves (every baseline) and IODINE's decomposition.
+
+`groupbench train` writes ``RUN/training.png`` when a run ends, and ``RUN/decomposition.png`` for
+algorithms that decompose images into slots; `groupbench curves` draws several runs in one figure.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from groupbench.baselines.training import read_metrics
+from groupbench.preview import colorize
+from groupbench.writer import atomic_output
+
+METRIC_NAMES = {"valid_ami": "validation AMI (max)", "valid_ari": "validation FG-ARI"}
+"""Validation metrics an algorithm may log per epoch, and their axis labels."""
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, out: str | Path) -> Path:
+    out = Path(out)
+    with atomic_output(out) as tmp:
+        figure.savefig(tmp, dpi=110, format="png")
+    _pyplot().close(figure)
+    return out
+
+
+def _finite(rows: list[dict[str, float]], column: str) -> list[tuple[float, float]]:
+    return [(r["images_seen"], r[column]) for r in rows if not math.isnan(r.get(column, math.nan))]
+
+
+def plot_learning_curves(runs: dict[str, str | Path], out: str | Path, title: str = "") -> Path:
+    """A PNG of training and validation loss over images seen (and of the validation metric an
+    algorithm logs, AMI or FG-ARI, in a second panel), one colour per run.
+
+    ``runs`` maps a label to a run folder (or a curriculum stage's folder) holding metrics.csv.
+    """
+    import matplotlib.ticker
+
+    plt = _pyplot()
+    rows = {label: read_metrics(folder) for label, folder in runs.items()}
+    metrics = [m for m in METRIC_NAMES if any(_finite(rs, m) for rs in rows.values())]
+    figure, axes = plt.subplots(1, 1 + len(metrics), figsize=(5.5 + 4.5 * len(metrics), 3.6), squeeze=False)
+    for index, (label, rs) in enumerate(rows.items()):
+        colour = f"C{index}"
+        if train := _finite(rs, "train_loss"):
+            axes[0, 0].plot(*zip(*train), color=colour, alpha=0.45, lw=1, label=f"{label}: training")
+        if valid := _finite(rs, "valid_loss"):
+            axes[0, 0].plot(*zip(*valid), "o-", color=colour, ms=3, lw=1.5, label=f"{label}: validation")
+        for axis, metric in zip(axes[0, 1:], metrics):
+            if points := _finite(rs, metric):
+                axis.plot(*zip(*points), "o-", color=colour, ms=3, lw=1.5, label=label)
+    short = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1e6:g}M" if v >= 1e6 else f"{v / 1e3:g}k" if v >= 1e3 else f"{v:g}")
+    for axis in axes[0]:
+        axis.xaxis.set_major_formatter(short)
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
+        axis.set_xlabel("training images seen")
+    axes[0, 0].set(ylabel="loss per image", yscale="log")
+    for axis, metric in zip(axes[0, 1:], metrics):
+        axis.set(ylabel=METRIC_NAMES[metric], ylim=(0, 1))
+    for axis in axes[0]:
+        axis.legend(fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return _save(figure, out)
+
+
+def plot_decomposition(images: np.ndarray, reconstructions: np.ndarray, masks: np.ndarray, slots: np.ndarray,
+                       out: str | Path, title: str = "") -> Path:
+    """One row per image: the image, its reconstruction, the segmentation (argmax of the masks), and
+    each slot's reconstruction (its means weighted by its mask, over white).
+
+    images and reconstructions (N,H,W,C) in [0,1]; masks (N,K,H,W) summing to 1 over K; slots
+    (N,K,H,W,C) in [0,1], the slots' means.
+    """
+    plt = _pyplot()
+    n, k = masks.shape[:2]
+    gray = lambda a: np.repeat(a, 3, -1) if a.shape[-1] == 1 else a  # noqa: E731
+    segmentation = colorize(masks.argmax(1) + 1, np.zeros(masks.shape[:1] + masks.shape[2:], bool))
+    weighted = masks[..., None] * gray(slots) + (1 - masks[..., None])
+    columns = [("image", gray(images)), ("reconstruction", gray(reconstructions)), ("masks (argmax)", segmentation / 255.0)]
+    columns += [(f"slot {j + 1}", weighted[:, j]) for j in range(k)]
+    figure, axes = plt.subplots(n, len(columns), figsize=(1.3 * len(columns), 1.3 * n + (0.4 if title else 0.2)), squeeze=False)
+    for row in range(n):
+        for column, (name, pictures) in enumerate(columns):
+            axis = axes[row, column]
+            axis.imshow(np.clip(pictures[row], 0, 1), interpolation="nearest")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(name, fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return _save(figure, out)
