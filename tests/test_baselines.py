@@ -284,6 +284,27 @@ def test_train_predict_reproduce_commands(cli, small_file, tmp_path):
     assert result.exit_code == 1 and "did you mean 'rc-shapes'" in result.output
 
 
+def test_a_reproduced_entry_carries_its_learning_curve(small_file, tmp_path):
+    from groupbench.leaderboard import Board
+    from groupbench.leaderboard.render import render
+
+    dataset = small_file("shapes-v1")
+    changes = dict(network="rnn", hidden=16, steps=3, batch_size=16, max_epochs=3, valid_size=8, metric_images=6, device="cpu", threads=1)
+    outcome = runs.reproduce("rnn-em-shapes", seeds=1, out=tmp_path / "runs", datasets=[dataset], changes=changes,
+                             board=tmp_path / "board", progress=False, echo=lambda *_: None)
+    curve = outcome["entry"]["curve"]
+    logged = [r for r in read_metrics(tmp_path / "runs" / "rnn-em-shapes" / "seed0") if r["valid_ami"] == r["valid_ami"]]
+    assert curve["metric"] == "ami" and curve["seed"] == 0 and curve["validation_images"] == 6
+    assert [p[0] for p in curve["points"]] == [r["images_seen"] for r in logged] and len(logged) == 3
+    assert [p[2] for p in curve["points"]] == [round(r["valid_ami"], 4) for r in logged]
+    readme, page = render(Board(tmp_path / "board"))
+    assert "Learning curve of #1 (seed 0, validation AMI on 6 images)" in readme.read_text()
+    assert 'aria-label="learning curves on shapes-v1"' in page.read_text()
+    broken = {**outcome["entry"], "curve": {**curve, "metric": "loss"}}
+    with pytest.raises(GroupbenchError, match="curve"):
+        Board(tmp_path / "other").add(broken)
+
+
 def test_training_step_clips_the_gradient_norm():
     from groupbench.baselines.training import Precision
 

@@ -51,7 +51,7 @@ def plot_learning_curves(runs: dict[str, str | Path], out: str | Path, title: st
     plt = _pyplot()
     rows = {label: read_metrics(folder) for label, folder in runs.items()}
     metrics = [m for m in METRIC_NAMES if any(_finite(rs, m) for rs in rows.values())]
-    figure, axes = plt.subplots(1, 1 + len(metrics), figsize=(5.5 + 4.5 * len(metrics), 3.6), squeeze=False)
+    figure, axes = plt.subplots(1, 1 + len(metrics), figsize=(5.5 + 4.5 * len(metrics), 3.6), squeeze=False, sharex=True)
     for index, (label, rs) in enumerate(rows.items()):
         colour = f"C{index}"
         if train := _finite(rs, "train_loss"):
@@ -65,8 +65,8 @@ def plot_learning_curves(runs: dict[str, str | Path], out: str | Path, title: st
     for axis in axes[0]:
         axis.xaxis.set_major_formatter(short)
         axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
-        axis.set_xlabel("training images seen")
-    axes[0, 0].set(ylabel="loss per image", yscale="log")
+        axis.set_xlabel("training images (sequences) seen")
+    axes[0, 0].set(ylabel="loss per image (sequence)", yscale="log")
     for axis, metric in zip(axes[0, 1:], metrics):
         axis.set(ylabel=METRIC_NAMES[metric], ylim=(0, 1))
     for axis in axes[0]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import time
 import typing
@@ -336,6 +337,45 @@ def budget_text(summaries: list[dict[str, Any]], max_epochs: int) -> str | None:
     return f"{ranges(steps)} steps ({ranges(epochs)} epochs)"
 
 
+CURVE_POINTS = 200
+"""Most points of a learning curve kept in a leaderboard entry (evenly thinned, the last one kept)."""
+
+
+def learning_curve(run: str | Path) -> dict[str, Any] | None:
+    """The validation score a run logged after each validation, for its leaderboard entry:
+    {"metric", "seed", "validation_images", "points": [[images seen, wall time s, score], ...]};
+    the stages of a curriculum follow one another. None when the run logs no score (RC)."""
+    from groupbench.baselines.training import read_metrics
+
+    run = Path(run)
+    record = load_config_file(run)
+    folders = [run / f"stage{i + 1}" for i in range(len(record.get("stages") or []))] or [run]
+    points, offset = [], (0.0, 0.0)
+    metric = None
+    for folder in folders:
+        rows = read_metrics(folder)
+        metric = metric or next((m for m in ("ami", "ari") if any(f"valid_{m}" in r for r in rows)), None)
+        if metric is None:
+            return None
+        for r in rows:
+            score = r.get(f"valid_{metric}", math.nan)
+            if not math.isnan(score):
+                points.append([int(offset[0] + r["images_seen"]), round(offset[1] + r["wall_time_s"], 1), round(score, 4)])
+        if rows:
+            offset = (offset[0] + rows[-1]["images_seen"], offset[1] + rows[-1]["wall_time_s"])
+    if not points:
+        return None
+    if len(points) > CURVE_POINTS:
+        keep = np.unique(np.linspace(0, len(points) - 1, CURVE_POINTS).round().astype(int))
+        points = [points[i] for i in keep]
+    config, scored = record["config"], record["config"]["metric_images"]
+    last = Path(record["datasets"][-1]["file"])
+    if last.is_file():  # the score was taken on the first metric_images of the last stage's valid split
+        with SplitReader(last, "valid") as reader:
+            scored = min(scored, len(reader))
+    return {"metric": metric, "seed": config["seed"], "validation_images": scored, "points": points}
+
+
 def reproduce(
     preset_name: str,
     *,
@@ -429,6 +469,9 @@ def reproduce(
         results, method=preset.method, variant=variant, kind="baseline", source="reproduced", paper=preset.paper,
         code=None, unofficial=True, compute=compute, notes=" ".join(lines),
     )
+    curve = learning_curve(Path(out) / preset.name / f"seed{base_seed}")
+    if curve is not None:
+        entry["curve"] = curve
     path = None
     if board is not None:
         path = Board(board).add(entry)

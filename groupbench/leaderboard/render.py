@@ -128,6 +128,15 @@ def render_markdown(board: Board) -> str:
         for rank, row in enumerate(rows, 1):
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(rank, row)) + " |")
         lines.append("")
+        curves = [(rank, row.entry["curve"]) for rank, row in enumerate(rows, 1) if row.entry.get("curve")]
+        for rank, curve in curves:
+            first, last = curve["points"][0], curve["points"][-1]
+            best = max(curve["points"], key=lambda p: p[2])
+            lines.append(f"- Learning curve of #{rank} (seed {curve['seed']}, validation {curve['metric'].upper()} on "
+                         f"{curve['validation_images']} images): {first[2]:.3f} after {first[0]:,} training images, "
+                         f"best {best[2]:.3f} after {best[0]:,}, last {last[2]:.3f} after {last[0]:,} ({last[1]:,.0f} s); drawn in index.html.")
+        if curves:
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -161,7 +170,7 @@ def _bar_chart(label: str, rows: list[Row]) -> str:
     for i, (name, m, row) in enumerate(bars):
         y = 10 + i * (bar_h + gap)
         mean = max(0.0, m["mean"])
-        parts.append(f'<text x="{left - 8}" y="{y + bar_h - 4}" class="name">{html.escape(name[:44])}</text>')
+        parts.append(f'<text x="{left - 8}" y="{y + bar_h - 4}" class="name">{html.escape(_clip(name, 42))}</text>')
         parts.append(
             f'<rect x="{left}" y="{y}" width="{mean * scale:.1f}" height="{bar_h}" fill="{colors[row.entry["source"]["type"]]}">'
             f"<title>{html.escape(name)}: {m['mean']:.3f}</title></rect>"
@@ -176,6 +185,59 @@ def _bar_chart(label: str, rows: list[Row]) -> str:
     return "".join(parts)
 
 
+def _curve_chart(label: str, rows: list[Row]) -> str:
+    """Inline SVG of the learning curves the entries carry: validation score over training images seen."""
+    curves = [(r, r.entry["curve"]) for r in rows if r.entry.get("curve")]
+    if not curves:
+        return ""
+    width, height, left, right, top, bottom = 760, 240, 60, 250, 12, 40
+    span = max(p[0] for _, c in curves for p in c["points"]) or 1
+    x = lambda v: left + v / span * (width - left - right)  # noqa: E731
+    y = lambda v: top + (1 - max(0.0, min(1.0, v))) * (height - top - bottom)  # noqa: E731
+    metrics = sorted({c["metric"].upper() for _, c in curves})
+    parts = [f'<svg class="chart curves" role="img" aria-label="learning curves on {html.escape(label)}" '
+             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">']
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" class="grid"/>')
+        parts.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" class="name">{tick:g}</text>')
+    for tick in _nice_ticks(span):
+        parts.append(f'<line x1="{x(tick):.1f}" y1="{top}" x2="{x(tick):.1f}" y2="{height - bottom}" class="grid"/>')
+        parts.append(f'<text x="{x(tick):.1f}" y="{height - 22}" class="tick">{_short(tick)}</text>')
+    parts.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 6}" class="tick">training images seen; '
+                 f'validation {"/".join(metrics)} (first seed)</text>')
+    for index, (row, curve) in enumerate(curves):
+        colour = CURVE_COLOURS[index % len(CURVE_COLOURS)]
+        path = " ".join(f"{'M' if i == 0 else 'L'}{x(p[0]):.1f},{y(p[2]):.1f}" for i, p in enumerate(curve["points"]))
+        name = row.entry["method"] + (f" ({row.entry['variant']})" if row.entry["variant"] else "")
+        variant = row.entry["variant"].split(" [")[0]  # the budget is in the table
+        legend = f"#{rows.index(row) + 1} {row.entry['method']}" + (f" ({variant})" if variant else "")
+        last = curve["points"][-1]
+        tip = f"{name}: {curve['metric'].upper()} {last[2]:.3f} after {last[0]:,} images, {last[1]:,.0f} s"
+        parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="1.8"><title>{html.escape(tip)}</title></path>')
+        parts.append(f'<text x="{width - right + 8}" y="{top + 12 + 16 * index}" class="legend" fill="{colour}">{html.escape(_clip(legend, 40))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+CURVE_COLOURS = ["#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b83280", "#2c7a7b"]
+
+
+def _nice_ticks(span: float) -> list[float]:
+    """0 and multiples of 1, 2 or 5 x 10^k up to ``span``, about four of them."""
+    step = 10 ** math.floor(math.log10(span / 4)) if span > 0 else 1
+    step *= next(m for m in (1, 2, 5, 10) if span / (step * m) <= 5)
+    return [i * step for i in range(int(span // step) + 1)]
+
+
+def _short(value: float) -> str:
+    """250000 -> 250k, 1500000 -> 1.5M."""
+    return f"{value / 1e6:g}M" if value >= 1e6 else f"{value / 1e3:g}k" if value >= 1e3 else f"{value:g}"
+
+
+def _clip(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
 PAGE_STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#1a202c;padding:0 1em}
 h1{margin-bottom:.2em} h2{margin-top:2em;border-bottom:1px solid #cbd5e0}
@@ -187,7 +249,7 @@ th{cursor:pointer;background:#f7fafc;user-select:none} th[aria-sort=ascending]::
 th[aria-sort=descending]::after{content:" ▼"} td.num{font-variant-numeric:tabular-nums}
 .chart .grid{stroke:#e2e8f0} .chart .tick{font-size:11px;text-anchor:middle;fill:#4a5568}
 .chart .name{font-size:12px;text-anchor:end} .chart .val{font-size:11px;fill:#2d3748}
-.chart .err{stroke:#1a202c;stroke-width:1.5;fill:none} .note{color:#4a5568}
+.chart .err{stroke:#1a202c;stroke-width:1.5;fill:none} .note{color:#4a5568} .chart .legend{font-size:11px}
 """
 
 PAGE_SCRIPT = """
@@ -249,7 +311,7 @@ def render_html(board: Board) -> str:
         sections.append(
             f'<section class="dataset" data-label="{html.escape(label)}"><h2>{html.escape(label)}</h2>'
             f'<p class="note">{html.escape(_describe(label))} Ranked by {_primary(label).upper()}.</p>'
-            f'{_bar_chart(label, rows)}<table class="board"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></section>'
+            f'{_bar_chart(label, rows)}{_curve_chart(label, rows)}<table class="board"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></section>'
         )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>groupbench leaderboard</title>
