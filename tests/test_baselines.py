@@ -274,6 +274,12 @@ def test_train_predict_reproduce_commands(cli, small_file, tmp_path):
     assert result.exit_code == 1 and "2 --label for 1 runs" in result.output and not (tmp_path / "c.png").exists()
     result = cli("curves", str(tmp_path), "--out", str(tmp_path / "c.png"))
     assert result.exit_code == 1 and "no metrics.csv" in result.output
+    result = cli("curves", str(run), str(run), "--out", str(tmp_path / "c.png"))
+    assert result.exit_code == 1 and "given twice" in result.output
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "metrics.csv").write_text("a,b\n1,x\n")
+    result = cli("curves", str(tmp_path / "bad"), "--out", str(tmp_path / "c.png"))
+    assert result.exit_code == 1 and "not a metrics file" in result.output and not (tmp_path / "c.png").exists()
     result = cli("reproduce", "rc-shapes", "--dataset", str(dataset), "--seeds", "2", "--max-epochs", "1", "--device", "cpu",
                  "--out", str(tmp_path / "runs"), "--board", str(tmp_path / "board"))
     assert result.exit_code == 0, result.output

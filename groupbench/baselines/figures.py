@@ -66,7 +66,9 @@ def plot_learning_curves(runs: dict[str, str | Path], out: str | Path, title: st
         axis.xaxis.set_major_formatter(short)
         axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
         axis.set_xlabel("training images (sequences) seen")
-    axes[0, 0].set(ylabel="loss per image (sequence)", yscale="log")
+    losses = [v for rs in rows.values() for column in ("train_loss", "valid_loss") for _, v in _finite(rs, column)]
+    # a log scale unless a loss is <= 0 (IODINE's Gaussian NLL with a small sigma goes negative)
+    axes[0, 0].set(ylabel="loss per image (sequence)", yscale="log" if all(v > 0 for v in losses) else "symlog")
     for axis, metric in zip(axes[0, 1:], metrics):
         axis.set(ylabel=METRIC_NAMES[metric], ylim=(0, 1))
     for axis in axes[0]:

@@ -332,9 +332,9 @@ def budget_text(summaries: list[dict[str, Any]], max_epochs: int) -> str | None:
     if not any(s["stopped"] == "max_steps" or (s["stopped"] == "max_epochs" and s["epochs"] < max_epochs) for s in summaries):
         return None
     steps = sorted({s["steps"] for s in summaries})
-    epochs = sorted({round(s["images_seen"] / s["train_images"], 2) for s in summaries})
-    ranges = lambda v: f"{v[0]:,g}" if len(v) == 1 else f"{v[0]:,g}-{v[-1]:,g}"  # noqa: E731
-    return f"{ranges(steps)} steps ({ranges(epochs)} epochs)"
+    epochs = sorted({round(sum(stage["images_seen"] / stage["train_images"] for stage in s.get("stages", [s])), 2) for s in summaries})
+    ranges = lambda v, f: f"{v[0]:{f}}" if len(v) == 1 else f"{v[0]:{f}}-{v[-1]:{f}}"  # noqa: E731
+    return f"{ranges(steps, ',')} steps ({ranges(epochs, ',g')} epochs)"
 
 
 CURVE_POINTS = 200

@@ -261,7 +261,7 @@ class Logger:
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tensorboard = SummaryWriter(str(run / "tensorboard"), purge_step=resume_step)
+            self.tensorboard = SummaryWriter(str(run / "tensorboard"), purge_step=None if resume_step is None else resume_step + 1)
         except ImportError:  # tensorboard is optional
             self.tensorboard = None
 
@@ -284,8 +284,20 @@ class Logger:
 
 def read_metrics(run: str | Path) -> list[dict[str, float]]:
     """The rows of RUN/metrics.csv as floats (missing values: NaN)."""
-    with open(Path(run) / "metrics.csv", newline="") as handle:
-        return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(handle)]
+    path = Path(run) / "metrics.csv"
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            rows = [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in reader]
+            fields = reader.fieldnames or []
+    except FileNotFoundError:
+        raise GroupbenchError(f"{run}: no metrics.csv (not a training run, or a curriculum: give its stage folders)") from None
+    except (OSError, ValueError, TypeError, csv.Error) as exc:
+        raise GroupbenchError(f"{path}: not a metrics file a run writes ({exc})") from None
+    missing = [name for name in ("step", "images_seen") if name not in fields]
+    if missing:
+        raise GroupbenchError(f"{path}: not a metrics file a run writes (no {missing[0]!r} column)")
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------

@@ -135,19 +135,21 @@ def reproduce(preset, seeds, out, datasets, test_dataset, k, device, max_epochs,
 @main.command()
 @click.argument("runs_", metavar="RUN...", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
-@click.option("--label", "labels", multiple=True, help="Legend label per RUN, in order (default: the folder names).")
+@click.option("--label", "labels", multiple=True, help="Legend label per RUN, in order (default: the paths as given).")
 @click.option("--title", default="", help="Figure title.")
 def curves(runs_, out, labels, title) -> None:
     """Learning curves of training RUN folders in one figure: loss and the validation metric over images seen."""
-    from pathlib import Path
-
     from groupbench.baselines.figures import plot_learning_curves
+    from groupbench.baselines.training import read_metrics
     from groupbench.errors import GroupbenchError
 
     if labels and len(labels) != len(runs_):
         raise GroupbenchError(f"{len(labels)} --label for {len(runs_)} runs; give one per RUN or none")
+    names = list(labels or runs_)
+    repeated = next((name for name in names if names.count(name) > 1), None)
+    if repeated is not None:
+        raise GroupbenchError(f"{repeated!r} is given twice; each RUN needs its own label")
     for run in runs_:
-        if not (Path(run) / "metrics.csv").is_file():
-            raise GroupbenchError(f"{run}: no metrics.csv (not a training run, or a curriculum: give its stage folders)")
-    names = labels or ["/".join(Path(r).resolve().parts[-2:]) for r in runs_]
+        if not read_metrics(run):
+            raise GroupbenchError(f"{run}: metrics.csv has no rows yet; train first")
     click.echo(f"wrote {plot_learning_curves(dict(zip(names, runs_)), out, title)}")

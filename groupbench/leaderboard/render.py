@@ -214,6 +214,7 @@ def _curve_chart(label: str, rows: list[Row]) -> str:
         last = curve["points"][-1]
         tip = f"{name}: {curve['metric'].upper()} {last[2]:.3f} after {last[0]:,} images, {last[1]:,.0f} s"
         parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="1.8"><title>{html.escape(tip)}</title></path>')
+        parts.extend(f'<circle cx="{x(p[0]):.1f}" cy="{y(p[2]):.1f}" r="2.5" fill="{colour}"/>' for p in curve["points"])
         parts.append(f'<text x="{width - right + 8}" y="{top + 12 + 16 * index}" class="legend" fill="{colour}">{html.escape(_clip(legend, 40))}</text>')
     parts.append("</svg>")
     return "".join(parts)
