@@ -157,6 +157,29 @@ def test_a_run_continued_with_a_larger_budget_keeps_its_history(small_file, tmp_
     assert validations(tmp_path / "staged") == [(0, 9), (1, 13), (1, 18), (2, 27)]
 
 
+def test_interim_validations_only_add_points_to_the_learning_curve(small_file, tmp_path):
+    dataset = small_file("shapes-v1")
+    config = nem.Config(network="rnn", hidden=16, k=3, steps=3, batch_size=32, max_epochs=2, checkpoint_every=5, log_every=5,
+                        valid_size=50, metric_images=4, device="cpu", threads=1, seed=5)  # 9 steps per epoch
+    plain = fit(nem.make_task(config, dataset), config, tmp_path / "plain", progress=False)
+    often = dataclasses.replace(config, validate_every=4)
+
+    def interrupt(state):
+        if state.step == 11:  # after the checkpoint of step 10, before the interim validation of step 12
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(nem.make_task(often, dataset), often, tmp_path / "often", progress=False, callback=interrupt)
+    dense = fit(nem.make_task(often, dataset), often, tmp_path / "often", progress=False)
+    validations = lambda run: [r["step"] for r in read_metrics(run) if r["valid_loss"] == r["valid_loss"]]  # noqa: E731
+    assert validations(tmp_path / "plain") == [9, 18]
+    assert validations(tmp_path / "often") == [4, 8, 9, 12, 16, 18]
+    assert all(r["valid_ami"] == r["valid_ami"] for r in read_metrics(tmp_path / "often") if r["valid_loss"] == r["valid_loss"])
+    assert (dense["best_epoch"], dense["best_valid_loss"], dense["steps"]) == (plain["best_epoch"], plain["best_valid_loss"], plain["steps"])
+    a, b = _weights(tmp_path / "plain" / "best.pt"), _weights(tmp_path / "often" / "best.pt")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

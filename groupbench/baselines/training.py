@@ -69,9 +69,10 @@ class TrainConfig:
     valid_size: int = option(0, "use only the first N validation images (0: all)")
     checkpoint_every: int = option(500, "steps between checkpoints (and one at every epoch end)")
     log_every: int = option(50, "steps between training-loss rows in metrics.csv")
+    validate_every: int = option(0, "also validate every N steps within an epoch, for the learning curve only (0: epoch ends only)")
 
 
-RESUMABLE = {"device", "amp", "threads", "max_epochs", "max_steps", "patience", "checkpoint_every", "log_every"}
+RESUMABLE = {"device", "amp", "threads", "max_epochs", "max_steps", "patience", "checkpoint_every", "log_every", "validate_every"}
 """Fields a resumed run may change (how long and where it runs, not what it computes)."""
 
 _ORDER, _NOISE, _VALID = 1, 2, 3
@@ -428,15 +429,17 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
                 "world_size": processes.world_size, "config": dataclasses.asdict(config),
             })
 
-    def end_of_training_pass(epoch_done: bool) -> None:
+    def end_of_training_pass(epoch_done: bool, interim: bool = False) -> None:
+        """Validate and log; unless ``interim`` (a `validate_every` point), also keep the best weights
+        and count the epoch for early stopping."""
         loss = validation_loss(model, valid_images, config, device, precision, processes, state.epoch)
         state.wall_time_s = time.perf_counter() - started
-        improved = loss < state.best_loss
+        improved = not interim and loss < state.best_loss
         if improved:
             state.best_loss, state.best_epoch, state.bad_epochs = loss, state.epoch, 0
             if processes.main:
                 _save(run / "best.pt", {"model": model.state_dict(), "epoch": state.epoch, "step": state.step, "valid_loss": loss})
-        elif epoch_done:
+        elif epoch_done and not interim:
             state.bad_epochs += 1
         extra = task.valid_metrics(model) if (task.valid_metrics and processes.main) else {}
         logger.log({"epoch": state.epoch, "step": state.step, "images_seen": state.images_seen,
@@ -492,6 +495,9 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
                 bar.update()
             if config.max_steps and state.step >= config.max_steps:
                 state.stopped = "max_steps"
+            if (config.validate_every and state.step % config.validate_every == 0 and state.batch < steps_per_epoch
+                    and not state.stopped):  # before the checkpoint, which then holds it
+                end_of_training_pass(epoch_done=False, interim=True)
             if state.step % config.checkpoint_every == 0:
                 save_checkpoint()
             if callback is not None:
