@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from groupbench.leaderboard.submit import dataset_label
 REPO = Path(__file__).resolve().parents[1]
 ENTRIES = REPO / "leaderboard" / "entries"
 
-SHARED_CANDIDATES = (Path("/work/shared"), REPO.parent / "shared")
-"""Where the source texts (papers/, reference/) may be found."""
+SHARED_CANDIDATES = tuple(Path(p) for p in filter(None, [os.environ.get("GROUPBENCH_SOURCES")])) + (REPO.parent / "shared",)
+"""Where the source texts (papers/, reference/) may be found: $GROUPBENCH_SOURCES, else beside the checkout."""
 
 SOURCES = {
     # start of source.reference -> the text it cites, and texts that repeat the number rounded to 3 decimals
