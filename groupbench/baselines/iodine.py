@@ -39,8 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from groupbench.baselines.training import Task, TrainConfig, generator, option, read_images, seed_everything
-from groupbench.data import SplitReader
+from groupbench.baselines.training import Task, TrainConfig, option, predicted_labels, scored_task, seed_everything
 from groupbench.errors import GroupbenchError
 
 METHOD = "IODINE"
@@ -420,12 +419,7 @@ def validation_ari(model: IODINE, images: torch.Tensor, labels: np.ndarray, over
     """Mean FG-ARI (background and overlap left out) of a few validation images."""
     from groupbench.metrics import adjusted_rand_index, valid_mask
 
-    device = next(model.parameters()).device
-    noise = generator(device, config.predict_seed)
-    predicted = np.concatenate([
-        predict(model, images[i : i + config.batch_size].to(device), config, noise).argmax(1).cpu().numpy()
-        for i in range(0, len(images), config.batch_size)
-    ])
+    predicted = predicted_labels(predict, model, images, config)
     flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
     return float(np.mean(adjusted_rand_index(flat(labels), flat(predicted), flat(valid_mask(labels, overlap)))))
 
@@ -433,16 +427,7 @@ def validation_ari(model: IODINE, images: torch.Tensor, labels: np.ndarray, over
 def make_task(config: Config, dataset) -> Task:
     # Seeding: the initial weights are a function of the seed; `fit` derives every later draw from it.
     seed_everything(config.seed, config.deterministic)
-    train, valid = read_images(dataset, "train"), read_images(dataset, "valid")
-    model = build_model(config, tuple(train.shape[1:]))
-    metrics, names = None, ()
-    if config.metric_images:
-        with SplitReader(dataset, "valid") as reader:
-            count = min(config.metric_images, len(reader))
-            labels, overlap = reader.group["labels"][:count].astype(np.int64), reader.group["overlap"][:count]
-        metrics = lambda m: {"valid_ari": validation_ari(m, valid[:count], labels, overlap, config)}  # noqa: E731
-        names = ("valid_ari",)
-    return Task(model, train, valid, metrics, names)
+    return scored_task(config, dataset, build_model, "ari", validation_ari)
 
 
 # ---------------------------------------------------------------------------------------------

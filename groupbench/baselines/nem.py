@@ -28,8 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from groupbench.baselines.training import Task, TrainConfig, generator, option, read_images, seed_everything
-from groupbench.data import SplitReader
+from groupbench.baselines.training import Task, TrainConfig, option, predicted_labels, scored_task, seed_everything
 from groupbench.errors import GroupbenchError
 
 
@@ -293,15 +292,7 @@ def validation_ami(model: NeuralEM, images: torch.Tensor, labels: np.ndarray, ov
     last step for still images, frames 1..T-1 averaged for sequences (N-EM's conventions)."""
     from groupbench.metrics import adjusted_mutual_info, valid_mask
 
-    device = next(model.parameters()).device
-    noise = generator(device, config.predict_seed)
-    was_training = model.training
-    model.eval()
-    predicted = np.concatenate([
-        predict(model, images[i : i + config.batch_size].to(device), config, noise).argmax(-3).cpu().numpy()
-        for i in range(0, len(images), config.batch_size)
-    ])
-    model.train(was_training)
+    predicted = predicted_labels(predict, model, images, config)
     valid = valid_mask(labels, overlap)
     if labels.ndim == 4:  # sequences: frame 0 is not predicted by any step
         flat = lambda a: a[:, 1:].reshape(len(a), a.shape[1] - 1, -1)  # noqa: E731
@@ -315,13 +306,4 @@ def validation_ami(model: NeuralEM, images: torch.Tensor, labels: np.ndarray, ov
 def make_task(config: Config, dataset) -> Task:
     # Seeding: the initial weights are a function of the seed; `fit` derives every later draw from it.
     seed_everything(config.seed, config.deterministic)
-    train, valid = read_images(dataset, "train"), read_images(dataset, "valid")
-    model = build_model(config, tuple(train.shape[1:]))
-    metrics, names = None, ()
-    if config.metric_images:
-        with SplitReader(dataset, "valid") as reader:
-            count = min(config.metric_images, len(reader))
-            labels, overlap = reader.group["labels"][:count].astype(np.int64), reader.group["overlap"][:count]
-        metrics = lambda m: {"valid_ami": validation_ami(m, valid[:count], labels, overlap, config)}  # noqa: E731
-        names = ("valid_ami",)
-    return Task(model, train, valid, metrics, names)
+    return scored_task(config, dataset, build_model, "ami", validation_ami)

@@ -103,6 +103,38 @@ def generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
+def predicted_labels(predict: Callable[..., torch.Tensor], model: nn.Module, images: torch.Tensor, config: Any) -> np.ndarray:
+    """Hard labels (N,[T,]H,W) of uint8 ``images`` from a baseline's ``predict`` (soft assignments,
+    argmax over K): batches of ``config.batch_size``, eval mode, noise seeded by ``config.predict_seed``."""
+    device = next(model.parameters()).device
+    noise = generator(device, config.predict_seed)
+    was_training = model.training
+    model.eval()
+    try:
+        return np.concatenate([
+            predict(model, images[i : i + config.batch_size].to(device), config, noise).argmax(-3).cpu().numpy()
+            for i in range(0, len(images), config.batch_size)
+        ])
+    finally:
+        model.train(was_training)
+
+
+def scored_task(config: Any, dataset: str | Path, build_model: Callable[..., nn.Module], name: str,
+                score: Callable[..., float]) -> Task:
+    """The Task of a model trained on ``dataset``'s train split and validated on its valid split;
+    with ``config.metric_images``, ``score(model, images, labels, overlap, config)`` of that many
+    validation images is logged as ``valid_<name>`` after every epoch."""
+    train, valid = read_images(dataset, "train"), read_images(dataset, "valid")
+    model = build_model(config, tuple(train.shape[1:]))
+    if not config.metric_images:
+        return Task(model, train, valid)
+    with SplitReader(dataset, "valid") as reader:
+        count = min(config.metric_images, len(reader))
+        labels, overlap = reader.group["labels"][:count].astype(np.int64), reader.group["overlap"][:count]
+    metrics = lambda m: {f"valid_{name}": score(m, valid[:count], labels, overlap, config)}  # noqa: E731
+    return Task(model, train, valid, metrics, (f"valid_{name}",))
+
+
 # ---------------------------------------------------------------------------------------------
 # Devices, processes, precision
 

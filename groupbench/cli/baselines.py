@@ -27,7 +27,7 @@ def _changes(preset, sets, **explicit) -> dict:
 @main.command("presets")
 @click.option("-v", "--verbose", is_flag=True, help="Also show every configuration field, its value and its doc.")
 def list_presets(verbose) -> None:
-    """The baseline presets: one per experiment of the RC and N-EM papers."""
+    """The baseline presets: one per experiment of the RC, N-EM and IODINE papers."""
     from groupbench.baselines.presets import algorithm, presets
 
     for preset in presets():

@@ -77,6 +77,11 @@ def compose(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, count >= 2
 
 
+def zero_inactive(values: np.ndarray, active: np.ndarray, dtype: Any) -> np.ndarray:
+    """Per-object factors (N,O,...) with the slots of absent objects zeroed; ``active`` (N,O) bool."""
+    return np.where(active.reshape(*active.shape, *[1] * (values.ndim - 2)), values, 0).astype(dtype)
+
+
 def binary_batch(masks: np.ndarray, factors: dict[str, np.ndarray]) -> Batch:
     """A batch of binary images (255 where any object is) from amodal masks, later slots on top.
 

@@ -52,7 +52,7 @@ import numpy as np
 
 from groupbench.format import Batch, FactorSpec, SplitLayout
 from groupbench.generators import mnist_source
-from groupbench.generators.base import Generator, param, placement_table
+from groupbench.generators.base import Generator, param, placement_table, zero_inactive
 from groupbench.generators.motion import Motion, compose_frames, crop_to_box, factor_specs, paste
 from groupbench.generators.multi_dsprites import HALF_WINDOW, ORIENTATIONS, SCALES, SHAPES, rasterize, saturated_color
 from groupbench.generators.shapes import SIZES as SHAPE_SIZES
@@ -295,9 +295,6 @@ class FlyingDspritesGenerator(Generator):
         offset = (np.arange(n) * (most + 1))[:, None, None, None]
         images = np.take(palette.reshape(-1, 3), labels + offset, axis=0)
 
-        def only_active(values, dtype):
-            return np.where(active.reshape(*active.shape, *[1] * (values.ndim - 2)), values, 0).astype(dtype)
-
         return Batch(
             images=images,
             labels=labels,
@@ -305,10 +302,10 @@ class FlyingDspritesGenerator(Generator):
             masks=masks,
             num_objects=count.astype(np.uint8),
             factors={
-                "shape": only_active(shape, np.uint8),
-                "scale": only_active(SCALES[scale_step], np.float32),
-                "orientation": only_active(turn * (2 * np.pi / ORIENTATIONS), np.float32),
-                "color": only_active(color, np.uint8),
+                "shape": zero_inactive(shape, active, np.uint8),
+                "scale": zero_inactive(SCALES[scale_step], active, np.float32),
+                "orientation": zero_inactive(turn * (2 * np.pi / ORIENTATIONS), active, np.float32),
+                "color": zero_inactive(color, active, np.uint8),
                 **paths.factors(active),
             },
         )

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from groupbench.downloads import cache_dir, sha256_file, target_folder
 from groupbench.errors import GroupbenchError
 
 IDX_FILES = {
@@ -85,16 +86,7 @@ MINI_PER_CLASS = {"train": (0, 300), "valid": (300, 400), "test": (400, 500)}
 
 def default_dir() -> Path:
     """Where ``groupbench fetch mnist`` writes by default: ``$XDG_CACHE_HOME/groupbench/mnist``."""
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "groupbench" / "mnist"
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return cache_dir("mnist")
 
 
 def how_to_get() -> str:
@@ -342,11 +334,7 @@ def fetch_mnist(
     import urllib.request
 
     checksums = OFFICIAL_SHA256 if checksums is None else checksums
-    folder = Path(out).expanduser() if out is not None else default_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise GroupbenchError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    folder = target_folder(out, "mnist")
     for base in IDX_FILES.values():
         name = base + ".gz"
         target = folder / name

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from groupbench.format import Batch, FactorSpec, SplitLayout
-from groupbench.generators.base import Generator, compose, param
+from groupbench.generators.base import Generator, compose, param, zero_inactive
 from groupbench.seeding import CounterRandom
 
 SIZE = 64
@@ -295,9 +295,6 @@ class MultiDspritesGenerator(Generator):
         palette = np.concatenate([background[:, None, :], color], axis=1)  # (B, O+1, C)
         images = palette[np.arange(n)[:, None, None], labels]
 
-        def only_active(values, dtype):
-            return np.where(active.reshape(*active.shape, *[1] * (values.ndim - 2)), values, 0).astype(dtype)
-
         return Batch(
             images=images,
             labels=labels,
@@ -305,11 +302,11 @@ class MultiDspritesGenerator(Generator):
             masks=masks,
             num_objects=count.astype(np.uint8),
             factors={
-                "shape": only_active(shape, np.uint8),
-                "scale": only_active(SCALES[scale_step], np.float32),
-                "orientation": only_active(turn * (2 * np.pi / ORIENTATIONS), np.float32),
-                "x": only_active(x, np.float32),
-                "y": only_active(y, np.float32),
-                "color": only_active(color, np.uint8),
+                "shape": zero_inactive(shape, active, np.uint8),
+                "scale": zero_inactive(SCALES[scale_step], active, np.float32),
+                "orientation": zero_inactive(turn * (2 * np.pi / ORIENTATIONS), active, np.float32),
+                "x": zero_inactive(x, active, np.float32),
+                "y": zero_inactive(y, active, np.float32),
+                "color": zero_inactive(color, active, np.uint8),
             },
         )

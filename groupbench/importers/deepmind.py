@@ -46,6 +46,7 @@ import google_crc32c
 import numpy as np
 from tqdm.auto import tqdm
 
+from groupbench.downloads import cache_dir, sha256_file, target_folder
 from groupbench.errors import GroupbenchError
 from groupbench.format import Batch, FactorSpec, SplitLayout
 from groupbench.generation import block_length
@@ -236,7 +237,7 @@ def import_deepmind(
     sizes = split_sizes(splits, available)
     params: dict[str, Any] = {
         "source": source.name,
-        "source_sha256": _sha256_file(source),
+        "source_sha256": sha256_file(source),
         "splits": list(splits),
         "limit": limit,
     }
@@ -260,21 +261,12 @@ def import_deepmind(
     return Path(out), {split: n for split, n in sizes.items() if n}
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --- download ---------------------------------------------------------------------------------
 
 
 def default_dir() -> Path:
     """Where ``groupbench fetch deepmind`` writes by default: ``$XDG_CACHE_HOME/groupbench/deepmind``."""
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "groupbench" / "deepmind"
+    return cache_dir("deepmind")
 
 
 def _server_hashes(headers) -> dict[str, str]:
@@ -311,14 +303,10 @@ def fetch_deepmind(
         sha256 = sha256.strip().lower()
         if len(sha256) != 64 or any(ch not in "0123456789abcdef" for ch in sha256):
             raise GroupbenchError(f"--sha256 {sha256!r}: expected 64 hexadecimal digits")
-    folder = Path(out).expanduser() if out is not None else default_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise GroupbenchError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    folder = target_folder(out, "deepmind")
     target = folder / d.file_name
     if target.is_file():
-        got = _sha256_file(target)
+        got = sha256_file(target)
         if sha256 is None:
             report(f"{d.file_name}: present, {target.stat().st_size:,} bytes, sha256 {got} (no published checksum to compare)")
             return target, got
