@@ -58,6 +58,40 @@ def test_mixture_loss_is_intra_plus_weighted_inter():
     assert gaussian == pytest.approx(0.75 * 0.01 / 2 + 0.25 * 0.49 / 2 + 0.5 * (0.25 * 0.81 / 2 + 0.75 * 0.09 / 2), rel=1e-6)
 
 
+def _confident_gradients(network: str, autocast: bool) -> tuple[float, dict[str, torch.Tensor]]:
+    """Loss and gradients of one N-EM / RNN-EM step on black 8x8 images whose every pixel the network
+    predicts as 1 with a logit of about 8: confidently wrong pixels the loss must push back."""
+    config = nem.Config(network=network, hidden=16, k=2, steps=2, noise_p=0.0, device="cpu")
+    torch.manual_seed(0)
+    shape = (2, 8, 8, 1) if network.startswith("conv") else (8, 8, 1)
+    model = nem.build_model(config, shape)
+    with torch.no_grad():
+        if network == "nem":  # psi = sigmoid(sigmoid(theta) W^T) with theta = 0 at the start: logit = 0.5 sum_j W_ij
+            model.cell.weight.fill_(1.0 / config.hidden * 16)
+        elif network == "rnn":
+            model.cell.output.bias.fill_(8.0)
+        else:
+            model.cell.decoder_conv[-1][-1].bias.fill_(8.0)
+    images = torch.zeros((4, *shape), dtype=torch.uint8)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        loss = model(images, model.draw(images, generator(CPU, 0)))
+    loss.backward()
+    return float(loss.detach()), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("network", ["nem", "rnn", "conv-shapes"])
+def test_psi_the_e_step_and_the_loss_stay_float32_under_bf16_autocast(network):
+    """Under bfloat16 a sigmoid rounds to exactly 1 once its logit passes about 6.2; computed there, the
+    clipped loss would give (almost) no gradient to confidently wrong pixels. psi, the E-step and the
+    loss are float32, as in the original: the gradient under bf16 autocast matches float32's."""
+    loss32, grads32 = _confident_gradients(network, autocast=False)
+    loss16, grads16 = _confident_gradients(network, autocast=True)
+    norm = lambda grads: float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads.values())))  # noqa: E731
+    assert norm(grads32) > 1.0
+    assert norm(grads16) == pytest.approx(norm(grads32), rel=0.1)
+    assert loss16 == pytest.approx(loss32, rel=0.05)  # about 8 nats per pixel and component, not the clip's 13.8
+
+
 class FixedReconstruction(torch.nn.Module):
     """A stand-in DAE that reconstructs cluster k as the fixed image y_k, whatever it is given."""
 

@@ -175,7 +175,7 @@ def train(
         stage_config = dataclasses.replace(config, **stage.changes) if stage else config
         if stage is not None:
             echo(f"stage {index + 1}/{len(stages)} ({stage.name}): {file}")
-        task = module.make_task(stage_config, file)
+        task = module.make_task(stage_config, file, conventions=preset.conventions)
         if index > 0 and not (folder / "checkpoint.pt").exists():  # start from the previous stage's best weights
             previous = torch.load(out / f"stage{index}" / "best.pt", map_location="cpu", weights_only=True)
             task.model.load_state_dict(previous["model"])
@@ -307,10 +307,10 @@ def nem_per_frame_ami(predictions: str | Path, dataset: str | Path, split: str =
     return float(np.concatenate(scores).mean())
 
 
-def _score(predictions: Path, dataset: Path, out: Path) -> dict[str, Any]:
-    from groupbench.scoring import Conventions, score_file
+def _score(predictions: Path, dataset: Path, out: Path, conventions) -> dict[str, Any]:
+    from groupbench.scoring import score_file
 
-    results, table = score_file(predictions, dataset, conventions=Conventions(average_method="max"))
+    results, table = score_file(predictions, dataset, conventions=conventions)
     _write_json(out, results)
     table.to_csv(out.with_suffix(".csv"), index=False)
     return results
@@ -327,14 +327,18 @@ def _first(predictions: Path, count: int) -> Path:
 
 
 def budget_text(summaries: list[dict[str, Any]], max_epochs: int) -> str | None:
-    """How much training a budget allowed, when a budget ended it: ``250 steps (0.32 epochs)``
-    (None when every run stopped early or ran the paper's ``max_epochs``)."""
-    if not any(s["stopped"] == "max_steps" or (s["stopped"] == "max_epochs" and s["epochs"] < max_epochs) for s in summaries):
+    """How much training a budget allowed, when a budget ended it: ``250 steps (0.32 epochs)``, and
+    ``..., a 120 s time budget`` when wall time ended it (None when every run stopped early or ran
+    the paper's ``max_epochs``)."""
+    if not any(s["stopped"] in ("max_steps", "max_time") or (s["stopped"] == "max_epochs" and s["epochs"] < max_epochs)
+               for s in summaries):
         return None
+    timed = sorted({s["max_time_s"] for s in summaries if s["stopped"] == "max_time"})
     steps = sorted({s["steps"] for s in summaries})
     epochs = sorted({round(sum(stage["images_seen"] / stage["train_images"] for stage in s.get("stages", [s])), 2) for s in summaries})
     ranges = lambda v, f: f"{v[0]:{f}}" if len(v) == 1 else f"{v[0]:{f}}-{v[-1]:{f}}"  # noqa: E731
-    return f"{ranges(steps, ',')} steps ({ranges(epochs, ',g')} epochs)"
+    text = f"{ranges(steps, ',')} steps ({ranges(epochs, ',g')} epochs)"
+    return text + (f" in a {ranges(timed, ',g')} s time budget" if timed else "")
 
 
 CURVE_POINTS = 200
@@ -417,11 +421,12 @@ def reproduce(
         summary = train(preset.name, run, datasets=datasets, changes={**changes, "seed": seed}, progress=progress, echo=echo)
         summaries.append(summary)
         predictions = predict(run, test_file, run / "test-predictions.h5", k=k, device=changes.get("device", "auto"))
-        full = _score(predictions, test_file, run / "test-results.json")
+        full = _score(predictions, test_file, run / "test-results.json", preset.conventions)
         whole_split.append(full)
         scored = full
         if preset.score_images and preset.score_images < full["dataset"]["images"]:
-            scored = _score(_first(predictions, preset.score_images), test_file, run / f"test-first{preset.score_images}-results.json")
+            scored = _score(_first(predictions, preset.score_images), test_file, run / f"test-first{preset.score_images}-results.json",
+                            preset.conventions)
         if _is_sequence(test_file):
             exact.append(nem_per_frame_ami(predictions, test_file))
         results.append(scored)
