@@ -70,16 +70,17 @@ def _parse(key: str, raw: str, kind) -> Any:
     raise GroupbenchError(f"--set {key}: a field of type {kind} cannot be set from the command line")
 
 
-def _data_name(dataset_id: str, params: dict[str, Any]) -> str:
+def standard_data_path(dataset_id: str, params: dict[str, Any], data_dir: str | Path) -> Path:
+    """Where `dataset_file` keeps a dataset configuration: DATA_DIR/<id>[-<param><value>...].h5."""
     label = dataset_id + "".join(f"-{k}{v}" for k, v in sorted(params.items()))
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label) + ".h5"
+    return Path(data_dir) / (re.sub(r"[^A-Za-z0-9_.-]+", "_", label) + ".h5")
 
 
 def dataset_file(dataset_id: str, params: dict[str, Any], data_dir: str | Path, echo=print) -> Path:
     """The standard file of a dataset configuration (default seed and sizes), generated if missing."""
     from groupbench.generation import generate
 
-    path = Path(data_dir) / _data_name(dataset_id, params)
+    path = standard_data_path(dataset_id, params, data_dir)
     processes = Processes.from_env()
     if not path.exists():
         if processes.main:
