@@ -42,3 +42,14 @@ def cli():
         return runner.invoke(main, list(args), catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (small models: less overhead, steadier on a shared machine)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

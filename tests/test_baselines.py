@@ -20,7 +20,6 @@ from groupbench.baselines.training import Task, fit, generator, read_metrics
 from groupbench.errors import GroupbenchError
 from groupbench.generation import generate
 from groupbench.metrics import adjusted_mutual_info
-from groupbench.scoring import Conventions, score_file
 
 CPU = torch.device("cpu")
 
@@ -155,10 +154,16 @@ def _weights(path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=False)["model"]
 
 
+def _small_rnn_em(**changes) -> nem.Config:
+    """A small RNN-EM for the loop's tests: on the small shapes file (300 training images), 9 steps per epoch."""
+    fields = dict(network="rnn", hidden=16, k=3, steps=3, batch_size=32, log_every=5, valid_size=50, metric_images=0,
+                  device="cpu", threads=1, seed=5)
+    return nem.Config(**{**fields, **changes})
+
+
 def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(small_file, tmp_path):
     dataset = small_file("shapes-v1")
-    config = nem.Config(network="rnn", hidden=16, k=3, steps=3, batch_size=32, max_epochs=2, checkpoint_every=4, log_every=5,
-                        valid_size=50, metric_images=0, device="cpu", threads=1, seed=5)  # 9 steps per epoch: 18 in all
+    config = _small_rnn_em(max_epochs=2, checkpoint_every=4)  # 18 steps in all
     whole = fit(nem.make_task(config, dataset), config, tmp_path / "whole", progress=False)
 
     def interrupt(state):
@@ -179,8 +184,7 @@ def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(small_file, 
 
 def test_a_run_continued_with_a_larger_budget_keeps_its_history(small_file, tmp_path):
     dataset = small_file("shapes-v1")
-    config = nem.Config(network="rnn", hidden=16, k=3, steps=3, batch_size=32, max_epochs=3, checkpoint_every=9, log_every=5,
-                        valid_size=50, metric_images=0, device="cpu", threads=1, seed=5)  # 9 steps per epoch
+    config = _small_rnn_em(max_epochs=3, checkpoint_every=9)
     fit(nem.make_task(config, dataset), config, tmp_path / "whole", progress=False)
     for budget in (dict(max_epochs=1), dict(max_epochs=2, max_steps=13), dict(max_epochs=3)):  # epoch end, mid-epoch stop, end
         staged = dataclasses.replace(config, **budget)
@@ -191,10 +195,37 @@ def test_a_run_continued_with_a_larger_budget_keeps_its_history(small_file, tmp_
     assert validations(tmp_path / "staged") == [(0, 9), (1, 13), (1, 18), (2, 27)]
 
 
+def test_a_time_budget_stops_validates_checkpoints_and_resumes(small_file, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from groupbench.baselines import training
+
+    clock = SimpleNamespace(now=0.0)  # the loop's clock, advanced by hand: no timing in the test
+    monkeypatch.setattr(training, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    dataset = small_file("shapes-v1")
+    config = _small_rnn_em(max_epochs=2, checkpoint_every=100)
+    whole = fit(nem.make_task(config, dataset), config, tmp_path / "whole", progress=False)
+    timed = dataclasses.replace(config, max_time_s=60.0)
+
+    def tick(state):
+        if state.step == 4:
+            clock.now += 61.0  # the budget is spent during step 5
+
+    summary = fit(nem.make_task(timed, dataset), timed, tmp_path / "timed", progress=False, callback=tick)
+    assert (summary["stopped"], summary["steps"], summary["max_time_s"]) == ("max_time", 5, 60.0)
+    assert torch.load(tmp_path / "timed" / "checkpoint.pt", weights_only=False)["state"]["step"] == 5
+    assert [r["step"] for r in read_metrics(tmp_path / "timed") if r["valid_loss"] == r["valid_loss"]] == [5]
+    assert runs.budget_text([summary], config.max_epochs) == "5 steps (0.53 epochs) in a 60 s time budget"  # 160 of 300 images
+    longer = dataclasses.replace(config, max_time_s=1000.0)  # continued with a larger budget: the same training
+    resumed = fit(nem.make_task(longer, dataset), longer, tmp_path / "timed", progress=False)
+    assert (resumed["stopped"], resumed["steps"]) == ("max_epochs", whole["steps"])
+    a, b = _weights(tmp_path / "whole" / "checkpoint.pt"), _weights(tmp_path / "timed" / "checkpoint.pt")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
 def test_interim_validations_only_add_points_to_the_learning_curve(small_file, tmp_path):
     dataset = small_file("shapes-v1")
-    config = nem.Config(network="rnn", hidden=16, k=3, steps=3, batch_size=32, max_epochs=2, checkpoint_every=5, log_every=5,
-                        valid_size=50, metric_images=4, device="cpu", threads=1, seed=5)  # 9 steps per epoch
+    config = _small_rnn_em(max_epochs=2, checkpoint_every=5, metric_images=4)
     plain = fit(nem.make_task(config, dataset), config, tmp_path / "plain", progress=False)
     often = dataclasses.replace(config, validate_every=4)
 
@@ -292,9 +323,12 @@ def test_every_preset_trains_predicts_and_scores(name, tiny, tmp_path):
     np.testing.assert_allclose(masks.sum(-3), 1.0, atol=5e-3)  # float16 assignments, summing to 1 over K
     chosen = np.take_along_axis(masks, np.expand_dims(labels.astype(np.int64), -3), -3)[..., 0, :, :]
     np.testing.assert_array_equal(chosen, masks.max(-3))  # the labels are their argmax
-    results, _ = score_file(predictions, files[-1], conventions=Conventions(average_method="max"))
+    results = runs._score(predictions, files[-1], tmp_path / "results.json", preset.conventions)  # as reproduce scores
     primary = "ami/per-frame" if preset.stages or preset.dataset.startswith("flying") else "ami"
     assert -1 <= results["metrics"][primary]["mean"] <= 1 and results["images_scored"] == 6
+    # the paper's conventions: IODINE's FG-ARI scores overlap pixels, RC and N-EM leave them out
+    assert results["conventions"]["include_overlap"] is (preset.algorithm == "iodine")
+    assert results["conventions"]["include_background"] is False and results["conventions"]["average_method"] == "max"
 
 
 def test_presets_know_their_names_and_fields():

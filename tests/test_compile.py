@@ -43,11 +43,8 @@ def _loss_and_gradients(model: torch.nn.Module, loss_fn, images: torch.Tensor, d
 
 
 @pytest.fixture(autouse=True)
-def _threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _fresh_compiler(one_thread):
     yield
-    torch.set_num_threads(threads)
     torch._dynamo.reset()
 
 

@@ -33,7 +33,7 @@ def suite_run(tmp_path_factory):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder / "blocked"), str(ROOT)])}
     command = [sys.executable, "-m", "groupbench", "gpu-suite", "--budget", f"{BUDGET_S}s", "--out", str(folder / "out"),
                "--device", "cpu", "--tiny-data", "--set", "batch_size=4", "--set", "iterations=1", "--set", "hidden=16",
-               "--set", "valid_size=16", "--set", "metric_images=16"]
+               "--set", "valid_size=16", "--set", "metric_images=16", "--set", "steps=3", "--set", "threads=1"]
     result = subprocess.run(command, env=env, cwd=folder, capture_output=True, text=True, timeout=BUDGET_S + 180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "wrote" in result.stdout and "report.md" in result.stdout

@@ -39,12 +39,7 @@ def model_for(config: iodine.Config, seed: int = 0) -> iodine.IODINE:
     return iodine.build_model(config, (H, W, C))
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def one_step(config: iodine.Config):

@@ -36,20 +36,24 @@ PREDICT_BATCH = 500
 """Images per prediction batch (the random starts depend on it, so it is fixed)."""
 
 
+def split_pair(pair: str) -> tuple[str, str]:
+    """``KEY=VALUE`` (a ``--set`` argument) -> (key, value), stripped; one clear error otherwise."""
+    key, sep, raw = pair.partition("=")
+    if not sep or not key.strip():
+        raise GroupbenchError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set lr=0.01")
+    return key.strip(), raw.strip()
+
+
 def parse_changes(preset: Preset, pairs: tuple[str, ...]) -> dict[str, Any]:
     """``KEY=VALUE`` strings -> configuration changes typed by the algorithm's Config fields."""
     config_type = algorithm(preset.algorithm).Config
     hints = typing.get_type_hints(config_type)
     changes = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise GroupbenchError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set lr=0.01")
+    for key, raw in map(split_pair, pairs):
         if key not in hints:
             close = preset_registry._did_you_mean(key, hints)
             raise GroupbenchError(f"{preset.name}: no configuration field {key!r}{close}")
-        changes[key] = _parse(key, raw.strip(), hints[key])
+        changes[key] = _parse(key, raw, hints[key])
     return changes
 
 

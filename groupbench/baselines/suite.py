@@ -92,17 +92,13 @@ def parse_sets(sets: tuple[str, ...]) -> dict[str, str]:
     import dataclasses
 
     from groupbench.baselines.presets import ALGORITHMS, _did_you_mean, algorithm
+    from groupbench.baselines.runs import split_pair
 
     known = {f.name for name in ALGORITHMS for f in dataclasses.fields(algorithm(name).Config)}
-    changes = {}
-    for pair in sets:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise GroupbenchError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set batch_size=8")
-        if key not in known:
-            raise GroupbenchError(f"--set {key}: no preset has that configuration field{_did_you_mean(key, known)}")
-        changes[key] = value.strip()
+    changes = dict(map(split_pair, sets))
+    unknown = next((key for key in changes if key not in known), None)
+    if unknown is not None:
+        raise GroupbenchError(f"--set {unknown}: no preset has that configuration field{_did_you_mean(unknown, known)}")
     return changes
 
 
@@ -144,14 +140,10 @@ def _metric_inputs(kind: str, seed: int = 0):
 
 
 def run_checks(spec: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
-    import copy
-
     import numpy as np
     import torch
 
-    from groupbench.baselines import presets
-    from groupbench.baselines.throughput import synthetic_images
-    from groupbench.baselines.training import generator, resolve_device, seed_everything
+    from groupbench.baselines.training import resolve_device
 
     device = resolve_device(spec["device"])
     torch.set_num_threads(min(8, os.cpu_count() or 1))
@@ -166,32 +158,48 @@ def run_checks(spec: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> 
         difference = float(np.max(np.abs(got - expected)))
         emit({"check": "metric", "name": name, "items": len(true), "max_abs_difference": difference,
               "ok": bool(difference <= METRIC_TOLERANCE)})
-    cpu = torch.device("cpu")
     for name in ordered_presets():
         if time.time() > spec["deadline"]:
             return
-        preset = presets.get(name)
-        module = presets.algorithm(preset.algorithm)
-        config = preset.config(**{**changes_for(preset, spec["changes"]), "device": "cpu", "amp": False})
-        seed_everything(0, deterministic=True)
-        model = module.build_model(config, preset.image_shape)
-        images = synthetic_images(preset, CHECK_BATCH, cpu)
-        draws = model.draw(images, generator(cpu, 1))
-        reference = _loss_and_gradient_norm(model, images, draws)
-        on_device = copy.deepcopy(model).to(device)
-        if getattr(config, "channels_last", False) and device.type == "cuda":
-            on_device.to(memory_format=torch.channels_last)
-        moved = {key: value.to(device) for key, value in draws.items()}
-        loss, norm = _loss_and_gradient_norm(on_device, images.to(device), moved)
-        record = {"check": "loss", "preset": name, "cpu_loss": reference[0], "device_loss": loss,
-                  "loss_relative_difference": _relative(loss, reference[0]),
-                  "gradient_norm_relative_difference": _relative(norm, reference[1])}
-        if device.type == "cuda":
-            with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
-                record["bf16_loss_relative_difference"] = _relative(float(on_device(images.to(device), moved).detach()), reference[0])
-        record["ok"] = bool(record["loss_relative_difference"] <= LOSS_TOLERANCE
-                            and record["gradient_norm_relative_difference"] <= GRADIENT_TOLERANCE)
-        emit(record)
+        try:
+            emit(_loss_check(name, device, spec["changes"]))
+        except Exception as error:  # noqa: BLE001 (a preset that fails is a finding; the others still run)
+            emit({"check": "loss", "preset": name, "ok": False, "reason": f"{type(error).__name__}: {error}"[:500]})
+
+
+def _loss_check(name: str, device, changes: dict[str, str]) -> dict[str, Any]:
+    """One training step of preset ``name`` (batch `CHECK_BATCH`) on the CPU and on ``device``: the
+    same weights, images and draws; float32 both, and the device's bfloat16 loss for information."""
+    import copy
+
+    import torch
+
+    from groupbench.baselines import presets
+    from groupbench.baselines.throughput import synthetic_images
+    from groupbench.baselines.training import generator, seed_everything
+
+    cpu = torch.device("cpu")
+    preset = presets.get(name)
+    config = preset.config(**{**changes_for(preset, changes), "device": "cpu", "amp": False})
+    seed_everything(0, deterministic=True)
+    model = presets.algorithm(preset.algorithm).build_model(config, preset.image_shape)
+    images = synthetic_images(preset, CHECK_BATCH, cpu)
+    draws = model.draw(images, generator(cpu, 1))
+    reference = _loss_and_gradient_norm(model, images, draws)
+    on_device = copy.deepcopy(model).to(device)
+    if getattr(config, "channels_last", False) and device.type == "cuda":
+        on_device.to(memory_format=torch.channels_last)
+    moved = {key: value.to(device) for key, value in draws.items()}
+    loss, norm = _loss_and_gradient_norm(on_device, images.to(device), moved)
+    record = {"check": "loss", "preset": name, "cpu_loss": reference[0], "device_loss": loss,
+              "loss_relative_difference": _relative(loss, reference[0]),
+              "gradient_norm_relative_difference": _relative(norm, reference[1])}
+    if device.type == "cuda":
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+            record["bf16_loss_relative_difference"] = _relative(float(on_device(images.to(device), moved)), reference[0])
+    record["ok"] = bool(record["loss_relative_difference"] <= LOSS_TOLERANCE
+                        and record["gradient_norm_relative_difference"] <= GRADIENT_TOLERANCE)
+    return record
 
 
 def _loss_and_gradient_norm(model, images, draws) -> tuple[float, float]:
@@ -300,10 +308,15 @@ def run_reproduce(spec: dict[str, Any], emit: Callable[[dict[str, Any]], None]) 
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(entry, indent=2) + "\n")
     try:
-        validate_entry(entry, str(out))
-        validated = True
-    except GroupbenchError as error:
-        validated = str(error)
+        import jsonschema  # noqa: F401 (the GPU machine may not have it: the entry is validated when submitted)
+    except ImportError:
+        validated = None
+    else:
+        try:
+            validate_entry(entry, str(out))
+            validated = True
+        except GroupbenchError as error:
+            validated = str(error)
     summary = outcome["summaries"][0]
     emit({"preset": name, "status": "done", "entry": str(out), "validated": validated, "metrics": entry["metrics"],
           "variant": entry["variant"], "compute": entry["compute"], "stopped": summary["stopped"], "steps": summary["steps"],
@@ -376,6 +389,9 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.kill()
             return "killed"
+        except BaseException:  # interrupted (Ctrl-C): the worker runs in its own session, so end it too
+            self.kill()
+            raise
         finally:
             if self.log is not None:
                 self.log.close()
@@ -461,14 +477,14 @@ class Suite:
             for worker in generators.values():
                 if worker.process.poll() is None:
                     worker.kill()
-            self.report["data"] = {name: {"status": "done" if w.process.returncode == 0 else "not finished", **(w.records() or [{}])[0]}
-                                   for name, w in generators.items()}
+            self.report["data"] = {Path(path).name: {"status": "done" if w.process.returncode == 0 else "not finished",
+                                                     **(w.records() or [{}])[0]} for path, w in generators.items()}
             self.report["wall_time_s"] = round(time.time() - self.started, 1)
             self.write_report()
         return self.report
 
     def start_data(self) -> dict[str, Worker]:
-        """Background processes generating the reproductions' data (files already there are kept)."""
+        """Background processes generating the reproductions' data (files already there are kept), by file."""
         from groupbench import registry
         from groupbench.baselines import presets
         from groupbench.baselines.runs import DEFAULT_DATA_DIR, standard_data_path
@@ -480,14 +496,14 @@ class Suite:
             preset = presets.get(name)
             path = standard_data_path(preset.dataset, preset.params, folder)
             self.data_files[name] = path
-            if path.exists() or str(path) in {str(self.data_files[n]) for n in started}:
+            if path.exists() or str(path) in started:
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             workers = max(1, min(4, (os.cpu_count() or 2) // 4)) if preset.dataset.startswith("flying") else 1
             splits = registry.get(preset.dataset).splits
             sizes = {split: count for split, count in TINY_SIZES.items() if split in splits} if self.tiny_data else None
             spec = {"dataset": preset.dataset, "params": preset.params, "path": str(path), "workers": workers, "sizes": sizes}
-            started[name] = self.start("generate", spec, f"generate-{preset.dataset}", self.hard_end)
+            started[str(path)] = self.start("generate", spec, f"generate-{preset.dataset}", self.hard_end)
         return started
 
     def reproduce(self, base: dict[str, Any], generators: dict[str, Worker]) -> None:
@@ -500,6 +516,11 @@ class Suite:
             share = max((end - now) * shares[0] / sum(shares), min(MIN_SHARE_S, end - now))
             if share < 5.0:
                 part["runs"][name] = {"status": "not run", "reason": f"{max(end - now, 0):.0f} s left of the budget"}
+                self.echo(f"[{self.elapsed()}] reproduce {name}: {describe_run(part['runs'][name])}")
+                continue
+            generation = generators.get(str(self.data_files[name]))
+            if generation is not None and generation.process.poll() not in (None, 0):
+                part["runs"][name] = {"status": "not run", "reason": f"generating its data failed (logs/{generation.output.with_suffix('.log').name})"}
                 self.echo(f"[{self.elapsed()}] reproduce {name}: {describe_run(part['runs'][name])}")
                 continue
             compiled = self.compile_decision(name, throughput)
@@ -641,6 +662,9 @@ def render_report(report: dict[str, Any]) -> str:
                   "| preset | CPU loss | device loss | loss rel. diff. | gradient norm rel. diff. | bf16 loss rel. diff. | within |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for r in (r for r in checks["records"] if r.get("check") == "loss"):
+            if "reason" in r:
+                lines.append(f"| {r['preset']} | | | | | | **failed**: {r['reason']} |")
+                continue
             bf16 = r.get("bf16_loss_relative_difference")
             lines.append(f"| {r['preset']} | {r['cpu_loss']:.6g} | {r['device_loss']:.6g} | {r['loss_relative_difference']:.2g} | "
                          f"{r['gradient_norm_relative_difference']:.2g} | {'' if bf16 is None else f'{bf16:.2g}'} | "
@@ -680,7 +704,8 @@ def render_report(report: dict[str, Any]) -> str:
             if r.get("status") == "done":
                 scores = ", ".join(f"{metric} {v['mean']:.3f}" + (f" ({r['reported'][metric]:.3f})" if metric in r["reported"] else "")
                                    for metric, v in r["metrics"].items())
-                entry = Path(r["entry"]).name + ("" if r["validated"] is True else " (not validated here)")
+                entry = Path(r["entry"]).name + {True: "", None: " (not validated here: no jsonschema)"}.get(
+                    r["validated"], f" **invalid**: {r['validated']}")
                 lines.append(f"| {name} | stopped by {r['stopped'].replace('_', ' ')} | {r['share_s']:g} | {r['steps']:,} | "
                              f"{r['epochs']} | {r['wall_time_s']:.0f} | {'yes' if r['compiled'] else 'no'} | {scores} | {entry} |")
             else:
