@@ -76,7 +76,9 @@ def test_the_entries_are_valid_and_carry_their_budget(suite_run, cli, tmp_path):
         assert entry["source"]["type"] == "reproduced" and entry["dataset"]["official"] is False  # tiny data
         device = report["machine"]["device"]  # the same CPU (the runs trained on one thread: threads=1)
         assert entry["compute"]["device"].split(" of a ")[1] == device.split(" of a ")[1] and entry["compute"]["steps"] >= 1
-        assert entry["compute"]["wall_time_s"] > 0 and "s time budget]" in entry["variant"]
+        assert entry["compute"]["wall_time_s"] > 0 and entry["compute"]["steps"] == run["steps"]
+        # a run its share of the time stopped says so; one that stopped early (tiny data) is no budget run
+        assert ("s time budget]" in entry["variant"]) is (run["stopped"] == "max_time"), (run["stopped"], entry["variant"])
         assert "gpu-suite" in entry["notes"] and "batch_size=4" in entry["notes"]
         assert entry["metrics"]["ari"]["conventions"]["include_overlap"] is name.startswith("iodine")
         assert (Path(run["run"]) / "training.png").exists()
