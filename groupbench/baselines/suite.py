@@ -378,9 +378,14 @@ class Worker:
     log: Any = None
 
     def records(self) -> list[dict[str, Any]]:
-        if not self.output.exists():
-            return []
-        return [json.loads(line) for line in self.output.read_text().splitlines() if line.strip()]
+        """What the worker emitted (a line cut short by a kill is left out)."""
+        records = []
+        for line in self.output.read_text().splitlines() if self.output.exists() else []:
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+        return records
 
     def wait(self) -> str:
         """Wait for the worker until its kill time: ``done``, ``failed`` or ``killed``."""
@@ -408,6 +413,8 @@ class Worker:
 
 @dataclass
 class Suite:
+    """One run of the suite into ``out`` within ``budget_s`` seconds (see the module doc); `run` returns the report."""
+
     out: Path
     budget_s: float
     device: str = "auto"
@@ -448,6 +455,7 @@ class Suite:
     def run(self) -> dict[str, Any]:
         from groupbench.baselines.training import resolve_device
 
+        self.started = time.time()
         if self.out.exists() and any(self.out.iterdir()):
             raise GroupbenchError(f"{self.out} is not empty; the suite writes a fresh folder (choose another --out)")
         device = resolve_device(self.device)  # a device that is not there: one line now, not a failure in every part
