@@ -256,7 +256,7 @@ def test_export_errors(small_file, tmp_path):
     assert h5py.is_hdf5(tmp_path / "exists.h5")
     with pytest.raises(GroupbenchError, match="no such file"):
         export(tmp_path / "missing.h5", "nem", tmp_path / "y.h5")
-    with pytest.raises(GroupbenchError, match="replace its own source"):
+    with pytest.raises(GroupbenchError, match="is also an input of this command; inputs are never overwritten"):
         export(source, "nem", source, overwrite=True)
 
 

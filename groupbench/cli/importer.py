@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from groupbench.cli import main
+from groupbench.cli import OVERWRITE_OPTION, main
 from groupbench.importers import DEEPMIND, DEFAULT_SPLITS
 
 
@@ -22,7 +22,7 @@ def import_group() -> None:
     help="Records per split, taken consecutively from the start of FILE (0 leaves a split out).",
 )
 @click.option("--limit", type=int, default=None, help="Read at most N records of FILE.")
-@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@OVERWRITE_OPTION
 def import_deepmind_command(file, dataset, out, splits, limit, overwrite) -> None:
     """Convert an official DeepMind multi_object_datasets TFRecord FILE (no TensorFlow needed).
 
@@ -31,7 +31,9 @@ def import_deepmind_command(file, dataset, out, splits, limit, overwrite) -> Non
     (entity 0, the background, dropped); see docs/deepmind.md for the mapping.
     """
     from groupbench.importers.deepmind import import_deepmind, parse_splits
+    from groupbench.writer import check_output
 
+    check_output(out, overwrite=overwrite, inputs=[file])
     asked = parse_splits(splits)
     path, sizes = import_deepmind(file, dataset, out, splits=asked, limit=limit, overwrite=overwrite)
     counts = ", ".join(f"{split} {n:,}" for split, n in sizes.items())

@@ -60,6 +60,7 @@ from groupbench.importers.tfrecord import (
     parse_example,
 )
 from groupbench.registry import _did_you_mean
+from groupbench.progress import progress_bar
 from groupbench.writer import DatasetFileWriter, encode_block
 
 SPLIT_NAMES = ("train", "valid", "test")
@@ -215,7 +216,7 @@ def import_deepmind(
     ``dataset`` names the file's dataset (`DEEPMIND`); ``splits`` the records for train, valid and
     test, consecutive from the start of the file; ``limit`` caps the records read. Returns the path
     and the records written per split (fewer than asked where the file or ``limit`` ends first; a
-    split with none is left out). ``progress`` None shows a bar on a terminal only.
+    split with none is left out). ``progress`` False reports nothing, else `progress_bar` reports.
     """
     d = get_dataset(dataset)
     splits = parse_splits(splits)
@@ -224,9 +225,8 @@ def import_deepmind(
     source = Path(source)
     wanted = sum(splits) if limit is None else min(sum(splits), limit)
     writer = DatasetFileWriter(out, {}, overwrite=overwrite)  # refuses an existing output before any reading
-    hide = None if progress is None else not progress  # tqdm: None hides the bar off a terminal
     available = 0
-    with tqdm(total=wanted, unit="rec", desc="checking records", disable=hide) as bar:
+    with progress_bar(wanted, "checking records", unit="rec", show=progress) as bar:
         for _ in iter_records(source, limit=wanted):  # framing and CRCs, before anything is written
             available += 1
             if available % 1000 == 0:
@@ -247,9 +247,7 @@ def import_deepmind(
     step = block_length(split_layout)
     reader = iter_records(source, limit=available)
     records = enumerate(reader)
-    with contextlib.closing(reader), writer, tqdm(
-        total=available, unit="rec", desc=d.dataset_id, disable=hide
-    ) as bar:
+    with contextlib.closing(reader), writer, progress_bar(available, f"import {d.dataset_id}", unit="rec", show=progress) as bar:
         for split, n in sizes.items():
             if n == 0:
                 continue
