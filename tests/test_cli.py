@@ -95,7 +95,32 @@ BAD_INPUT = [
     (lambda t: ["validate", str(_truncated(t))], "a damaged or truncated HDF5 file; generate or import it again"),
     (lambda t: ["info", str(_foreign(t))], "not a groupbench file"),
     (lambda t: ["show", str(t / "missing.h5"), "--out", str(t / "g.png")], "no such file"),
+    (lambda t: ["generate", "shapes-v1", "--n-train", "99999999999999999999", "--out", str(t / "a.h5")],
+     "--n-train 99,999,999,999,999,999,999 is more than a file can hold: at most 1,954,104,245,096,350 samples of shapes-v1"),
+    (lambda t: ["generate", "shapes-v1", "--workers", "99999999999999999999", "--out", str(t / "a.h5")],
+     "--workers 99999999999999999999 is too many for the"),
+    (lambda t: ["generate", "shapes-v1", "--shard", "1/99999999999999999999", "--out", str(t / "a.h5")],
+     "the largest split has 1,220 chunks of samples, so at most 1,220 shards hold data"),
+    (lambda t: ["info", str(_predictions(t))], "a predictions file, not a dataset ('groupbench score PRED --dataset FILE' scores it)"),
+    (lambda t: ["info", str(_npz(t))], "a NumPy file, not a groupbench HDF5 file"),
+    (lambda t: ["validate", str(_text(t))], "not an HDF5 file (nor a damaged one)"),
 ]
+
+
+def _predictions(tmp_path):
+    from groupbench.scoring import write_predictions
+
+    return write_predictions(tmp_path / "pred.h5", np.zeros((3, 28, 28), np.uint8), method="test")
+
+
+def _npz(tmp_path):
+    np.savez(tmp_path / "pred.npz", labels=np.zeros((3, 28, 28), np.uint8))
+    return tmp_path / "pred.npz"
+
+
+def _text(tmp_path):
+    (tmp_path / "notes.h5").write_text("not data")
+    return tmp_path / "notes.h5"
 
 
 @pytest.mark.parametrize("make_args, message", BAD_INPUT)

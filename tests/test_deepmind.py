@@ -336,6 +336,17 @@ def test_info_and_show_describe_what_an_imported_file_holds(cli, official, tmp_p
     assert shown.exit_code == 0 and shown.output.strip() == f"wrote {tmp_path / 't.png'}: split valid"
 
 
+def test_import_reports_progress_in_a_log(cli, official, tmp_path, monkeypatch):
+    from groupbench import progress
+
+    monkeypatch.setattr(progress, "LOG_INTERVAL_S", 0.0)
+    result = cli("import", "deepmind", str(official["tetrominoes"][0]), "--dataset", "tetrominoes", "--out", str(tmp_path / "t.h5"))
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("checking records: ") and " rec/s, ETA " in lines[0]
+    assert lines[-1].startswith("import deepmind/tetrominoes-v1: done, 13 rec in ")
+
+
 def test_import_never_writes_over_its_source_and_survives_a_full_disk(groupbench_process, refused, official, tmp_path):
     source = tmp_path / "tetrominoes_train.tfrecords"
     source.write_bytes(official["tetrominoes"][0].read_bytes())
