@@ -56,10 +56,10 @@ def _open(path: Path) -> h5py.File:
 
 def _groups(path: Path, handle: h5py.File) -> list[str]:
     """EMORL's groups in the file, each checked to hold imgs and masks of matching sizes."""
+    if str(handle.attrs.get("format", "")).startswith("groupbench/"):
+        raise GroupbenchError(f"{path}: is a groupbench file already; it needs no import")
     found = [g for g in GROUPS if isinstance(handle.get(g), h5py.Group)]
     if not found:
-        if "format" in handle.attrs and str(handle.attrs["format"]).startswith("groupbench/"):
-            raise GroupbenchError(f"{path}: is a groupbench file already; it needs no import")
         raise GroupbenchError(f"{path}: not an EMORL file: no train, val or test group (it has {', '.join(handle) or 'nothing'})")
     for g in found:
         group = handle[g]
@@ -95,15 +95,15 @@ def _factor_source(d: DeepMindDataset, handle: h5py.File, groups: list[str]) -> 
     """None when every group holds the factors ``d`` stores in a known layout, else why not."""
     if not d.factor_names:
         return None  # Objects Room: nothing to read
+    if not all(isinstance(handle[g].get("factors"), h5py.Dataset) for g in groups):
+        return "the file holds no factors" if not any("factors" in handle[g] for g in groups) else "some groups hold no factors"
     if d.file.name != "clevr_with_masks_train":
         return "EMORL's factor layout is documented for CLEVR only"
     missing = [name for name in d.factor_names if name not in CLEVR_FACTOR_COLUMNS]
     if missing:
         return f"EMORL's CLEVR factors hold no {missing[0]!r}"
     for g in groups:
-        factors = handle[g].get("factors")
-        if not isinstance(factors, h5py.Dataset):
-            return f"group '{g}' has no factors"
+        factors = handle[g]["factors"]
         expected = (handle[g]["imgs"].shape[0], handle[g]["masks"].shape[1], len(CLEVR_FACTOR_COLUMNS))
         if factors.shape != expected:
             return f"'{g}/factors' is {factors.shape}, not EMORL's CLEVR layout {expected}"

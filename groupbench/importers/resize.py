@@ -53,20 +53,26 @@ def _bilinear_taps(n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
 
 def _resize_axis(values: np.ndarray, axis: int, m: int) -> tuple[np.ndarray, int]:
-    """Weighted sums along ``axis`` (int64) and the denominator of the weights."""
+    """Weighted sums along ``axis`` (in ``values``' integer type) and the denominator of the weights."""
     i0, i1, w0, w1, scale = _bilinear_taps(values.shape[axis], m)
     shape = [1] * values.ndim
     shape[axis] = m
-    first = np.take(values, i0, axis=axis) * w0.reshape(shape)
-    return first + np.take(values, i1, axis=axis) * w1.reshape(shape), scale
+    weights = [w.reshape(shape).astype(values.dtype) for w in (w0, w1)]
+    first = np.take(values, i0, axis=axis) * weights[0]
+    first += np.take(values, i1, axis=axis) * weights[1]
+    return first, scale
 
 
 def resize_bilinear(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """images (N, h, w, C) uint8 -> (N, H, W, C) uint8, bilinear at pixel centres, rounded half up."""
-    rows, row_scale = _resize_axis(images.astype(np.int64), 1, size[0])
+    largest = 255 * (2 * size[0]) * (2 * size[1]) + 2 * size[0] * size[1]  # the largest sum, before rounding
+    work = np.int32 if largest < 2**31 else np.int64
+    rows, row_scale = _resize_axis(images.astype(work), 1, size[0])
     both, col_scale = _resize_axis(rows, 2, size[1])
     denominator = row_scale * col_scale
-    return ((both + denominator // 2) // denominator).astype(np.uint8)
+    both += denominator // 2
+    both //= denominator
+    return both.astype(np.uint8)
 
 
 def nearest_indices(n: int, m: int) -> np.ndarray:
