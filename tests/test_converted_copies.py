@@ -235,8 +235,11 @@ def test_huggingface_refuses_bad_files_in_one_line(cli, tmp_path):
     other = tmp_path / "other.parquet"
     pq.write_table(pa.table({"a": [1, 2]}), other)
     assert "not the multi-dSprites parquet copy" in error([other])
-    # a damaged image inside an otherwise sound file
     table = pq.read_table(paths[0])
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(table.set_column(0, "image", pa.array([b"raw"] * table.num_rows)), plain)
+    assert "column 'image' is binary, not an image" in error([plain])
+    # a damaged image inside an otherwise sound file
     cells = table.column("image").to_pylist()
     cells[1] = {"bytes": b"\x89PNG broken", "path": None}
     broken = tmp_path / "broken.parquet"

@@ -91,7 +91,8 @@ def _mask_columns(names: list[str]) -> int:
     return len(numbers) if numbers == list(range(1, len(numbers) + 1)) else 0
 
 
-def _check_columns(path: Path, d: DeepMindDataset, names: list[str]) -> None:
+def _check_columns(path: Path, d: DeepMindDataset, schema) -> None:
+    names = schema.names
     if "image" not in names or not _mask_columns(names):
         raise GroupbenchError(
             f"{path}: not the multi-dSprites parquet copy: no 'image' and 'mask_obj_1'.. columns (it has {', '.join(names[:8])}...)"
@@ -103,6 +104,10 @@ def _check_columns(path: Path, d: DeepMindDataset, names: list[str]) -> None:
         raise GroupbenchError(
             f"{path}: holds {entities} mask columns, --dataset {d.name} has {d.file.entities} entities{hint}"
         )
+    for name in ("image", *(f"mask_obj_{k}" for k in range(1, entities + 1))):
+        kind = schema.field(name).type
+        if not (getattr(kind, "num_fields", 0) and kind.get_field_index("bytes") >= 0):
+            raise GroupbenchError(f"{path}: column {name!r} is {kind}, not an image ({{bytes, path}}) as HuggingFace stores them")
 
 
 def _decode(path: Path, row: int, column: str, data: bytes | None) -> np.ndarray:
@@ -138,7 +143,7 @@ def _rows(pq, paths: list[Path], d: DeepMindDataset, count: int, step: int) -> I
                 images = np.empty((n, h, w, c), np.uint8)
                 masks = np.empty((n, e, h, w), bool)
                 for k, column in enumerate(columns):
-                    cells = batch.column(k).field("bytes").to_pylist()[:n]
+                    cells = batch.column(k).field("bytes").to_pylist()[:n]  # checked to be an image struct
                     for i, data in enumerate(cells):
                         array = _decode(path, first + i, column, data)
                         expected = (h, w, c) if k == 0 else (h, w, 1)
@@ -194,7 +199,7 @@ def import_huggingface(
     for path in paths:
         handle = _open(pq, path)
         try:
-            _check_columns(path, d, handle.schema_arrow.names)
+            _check_columns(path, d, handle.schema_arrow)
             available += handle.metadata.num_rows
         finally:
             handle.close()
