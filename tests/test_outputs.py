@@ -218,3 +218,13 @@ def test_sigterm_removes_the_unfinished_output(tmp_path):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 143 and "terminated (signal 15); unfinished outputs were removed" in err
     assert "Traceback" not in err and os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("importer", ["deepmind", "emorl", "huggingface"])
+def test_imports_never_write_over_their_sources(cli, refused, tmp_path, importer):
+    sources = [tmp_path / "a.data", tmp_path / "b.data"][: 2 if importer == "huggingface" else 1]
+    for source in sources:
+        source.write_bytes(b"published data")
+    result = cli("import", importer, *map(str, sources), "--dataset", "multi_dsprites_binarized", "--out", str(sources[-1]), "--overwrite")
+    refused(result, "is also an input of this command; inputs are never overwritten")
+    assert all(source.read_bytes() == b"published data" for source in sources)

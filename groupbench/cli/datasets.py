@@ -100,19 +100,22 @@ def merge(shards, out, overwrite) -> None:
     click.echo(f"wrote {run(list(shards), out, overwrite=overwrite)}")
 
 
-def _imported_source(params: dict) -> dict:
-    """What an imported file was made from, as its params record it (import-only dataset ids)."""
-    return {name: params.get(name) for name in ("source", "source_sha256", "splits", "limit")}
+def _shown(value) -> str:
+    """A parameter's value in a line of text: lists joined by commas, None as none, booleans as yes/no."""
+    if isinstance(value, list):
+        return ",".join(map(_shown, value))
+    if isinstance(value, dict):
+        return " ".join(f"{key}={_shown(v)}" for key, v in value.items())
+    return {None: "none", True: "yes", False: "no"}.get(value, str(value)) if isinstance(value, (bool, type(None))) else str(value)
 
 
-def _describe_source(source: dict, held: int) -> str:
-    """One line: the file imported, and which of its records this file holds."""
-    sha = f" (sha256 {source['source_sha256'][:16]}...)" if isinstance(source["source_sha256"], str) else ""
-    asked = source["splits"]
-    if isinstance(asked, list) and len(asked) == 3:
-        asked = ", ".join(f"{n:,} {split}" if isinstance(n, int) else f"{n!r} {split}" for n, split in zip(asked, ("train", "valid", "test")))
-    limit = "no limit" if source["limit"] is None else f"limit {source['limit']!r}"
-    return f"source: {source['source']}{sha}: its first {held:,} records (asked for {asked}; {limit})"
+def _describe_import(params: dict, held: int) -> str:
+    """One line: what an imported file was converted from (its params) and how many records it holds."""
+    shas = params.get("source_sha256")
+    shas = [shas] if isinstance(shas, str) else shas if isinstance(shas, list) else []
+    digest = f" (sha256 {', '.join(f'{sha}'[:16] + '...' for sha in shas)})" if shas else ""
+    rest = "".join(f"; {key} {_shown(value)}" for key, value in params.items() if key not in ("source", "source_sha256"))
+    return f"imported from {_shown(params.get('source'))}{digest}: holds {held:,} records{rest}"
 
 
 @main.command()
@@ -151,7 +154,6 @@ def info(file, as_json) -> None:
         "imported": imported,
         "seed": None if imported else meta["seed"],
         "params": meta["params"],
-        **({"source": _imported_source(meta["params"])} if imported else {}),
         "groupbench_version": meta["groupbench_version"],
         **({"shard": meta["shard"]} if "shard" in meta else {}),
         "splits": splits,
@@ -162,7 +164,7 @@ def info(file, as_json) -> None:
     shard = f"  (shard {meta['shard']})" if "shard" in meta else ""
     if imported:
         click.echo(f"{file}: {meta['dataset']} (imported, not generated: no seed), {meta['format']}, groupbench {meta['groupbench_version']}")
-        click.echo(_describe_source(description["source"], sum(d["samples"] for d in splits.values())))
+        click.echo(_describe_import(meta["params"], sum(d["samples"] for d in splits.values())))
     else:
         click.echo(f"{file}: {meta['dataset']}, {meta['format']}, seed {meta['seed']}, groupbench {meta['groupbench_version']}{shard}")
         click.echo(f"params: {json.dumps(meta['params'], sort_keys=True)}")
