@@ -13,7 +13,7 @@ import torch
 from isal import isal_zlib
 
 from groupbench.errors import GroupbenchError
-from groupbench.format import SplitLayout, file_metadata, layout_of, open_split
+from groupbench.format import SplitLayout, file_metadata, layout_of, open_split, read, unreadable
 
 CHUNK_CACHE_BYTES = 16 * 1024 * 1024
 """HDF5 chunk cache per open file, so reads in index order decompress each chunk once."""
@@ -50,12 +50,12 @@ class SplitReader:
             if not -len(self) <= index < len(self):
                 raise IndexError(f"index {index} out of range for {len(self)} samples")
             index = int(index) % len(self)
-            return {p: self.group[p][index] for p in self.paths}
+            return {p: read(self.group[p], index) for p in self.paths}
         if isinstance(index, slice):
-            return {p: self.group[p][index] for p in self.paths}
+            return {p: read(self.group[p], index) for p in self.paths}
         order = np.asarray(index, dtype=np.int64)
         unique, inverse = np.unique(order, return_inverse=True)
-        return {p: self.group[p][unique][inverse] for p in self.paths}
+        return {p: read(self.group[p], unique)[inverse] for p in self.paths}
 
     def close(self) -> None:
         self.file.close()
@@ -96,17 +96,24 @@ class SampleReader:
 
     def __getitem__(self, index: int) -> np.ndarray:
         if not self.direct:
-            return self.dataset[index]
+            return read(self.dataset, index)
         start = index - index % self.chunk_length
         if start != self.start:
             mask, data = self.dataset.id.read_direct_chunk((start, *self.zeros))
             if mask:  # a filter was skipped for this chunk: let HDF5 decode it
-                return self.dataset[index]
+                return read(self.dataset, index)
             self.start, self.inflater, self.pending, self.inflated = start, isal_zlib.decompressobj(), data, b""
         end = (index - start + 1) * self.row_bytes
         if len(self.inflated) < end:
-            self.inflated += self.inflater.decompress(self.pending, end - len(self.inflated))
+            try:
+                self.inflated += self.inflater.decompress(self.pending, end - len(self.inflated))
+            except isal_zlib.error:
+                self.start = -1
+                raise unreadable(self.dataset, f"the chunk holding sample {index} does not inflate") from None
             self.pending = self.inflater.unconsumed_tail
+            if len(self.inflated) < end:
+                self.start = -1
+                raise unreadable(self.dataset, f"the chunk holding sample {index} is short")
         row = np.frombuffer(self.inflated, self.dataset.dtype, count=self.row_items, offset=end - self.row_bytes)
         return row.reshape(self.row_shape).astype(self.dataset.dtype.newbyteorder("="))
 

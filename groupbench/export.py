@@ -33,7 +33,7 @@ import h5py
 import numpy as np
 
 from groupbench.errors import GroupbenchError
-from groupbench.format import file_metadata, layout_of, open_file, split_names
+from groupbench.format import file_metadata, layout_of, open_file, read, split_names
 from groupbench.progress import progress_bar
 from groupbench.writer import check_output, hdf5_output
 
@@ -68,7 +68,7 @@ def _targets(handle: h5py.File, splits: tuple[str, ...]) -> np.ndarray | None:
         factors = handle[split].get("factors")
         if factors is None or "digit" not in factors:
             return None
-        parts.append(np.asarray(factors["digit"][:], dtype=np.int64))
+        parts.append(np.asarray(read(factors["digit"]), dtype=np.int64))
     digits = np.concatenate(parts)
     if digits.ndim != 2:
         return None
@@ -167,9 +167,7 @@ def _write_group(source, splits, group, image_name, label_name, overlap_name, ba
         count = src["images"].shape[0]
         for start in range(0, count, step):
             stop = min(start + step, count)
-            images = src["images"][start:stop]
-            labels = src["labels"][start:stop]
-            overlap = src["overlap"][start:stop]
+            images, labels, overlap = (read(src[name], slice(start, stop)) for name in ("images", "labels", "overlap"))
             if not sequence:  # (B,H,W,...) -> (B,1,H,W,...)
                 images, labels, overlap = images[:, None], labels[:, None], overlap[:, None]
             groups = np.where(overlap, 0, labels).astype(np.float32)

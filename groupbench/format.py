@@ -120,6 +120,13 @@ class SplitDigest:
         """Feed the `digest_bytes` of the next rows of array ``path`` (computed once for several digests)."""
         self._hashers[path].update(data)
 
+    def fork(self, arrays: dict[str, tuple[tuple[int, ...], np.dtype]]) -> "SplitDigest":
+        """A digest of arrays with other shapes (``arrays``) that has read what this one has so far:
+        the digest of a first shard, taken from that of the split it starts."""
+        forked = SplitDigest(arrays)
+        forked._hashers = {path: hasher.copy() for path, hasher in self._hashers.items()}
+        return forked
+
     def hexdigest(self) -> str:
         lines = []
         for path in sorted(self._arrays):
@@ -317,10 +324,24 @@ def default_split(handle: h5py.File) -> str:
     raise GroupbenchError(f"{handle.filename}: holds no split")
 
 
+def unreadable(dataset: h5py.Dataset, reason: str) -> GroupbenchError:
+    """The error for stored data that cannot be read back (a damaged chunk, a failing disk)."""
+    return GroupbenchError(f"{dataset.file.filename}: '{dataset.name.lstrip('/')}' cannot be read ({reason}); {REMAKE}")
+
+
+def read(dataset: h5py.Dataset, selection: Any = ()) -> np.ndarray:
+    """``dataset[selection]``; data that cannot be read back end in one `GroupbenchError` naming the array."""
+    try:
+        return dataset[selection]
+    except OSError as exc:
+        reason = str(exc).split(" (", 1)[-1].rstrip(")") if " (" in str(exc) else str(exc)
+        raise unreadable(dataset, f"damaged data: {reason}") from None
+
+
 def iter_rows(dataset: h5py.Dataset, step: int) -> Iterator[tuple[int, np.ndarray]]:
     """(start, rows) blocks of ``step`` samples along axis 0: bounded memory reads."""
     for start in range(0, dataset.shape[0], step):
-        yield start, dataset[start : start + step]
+        yield start, read(dataset, slice(start, start + step))
 
 
 def layout_of(group: h5py.Group) -> SplitLayout:

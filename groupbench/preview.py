@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from groupbench.errors import GroupbenchError
-from groupbench.format import file_metadata, layout_of, open_split
+from groupbench.format import file_metadata, layout_of, open_split, read
 from groupbench.progress import progress_bar
 from groupbench.writer import atomic_output
 
@@ -146,7 +146,7 @@ def save_preview(path: str | Path, split: str, out: str | Path, n: int = 16, col
             count = min(n, group["images"].shape[0])
             if count == 0:
                 raise GroupbenchError(f"{path}: split '{split}' holds no samples to show")
-            images, labels, overlap = (group[name][:count] for name in ("images", "labels", "overlap"))
+            images, labels, overlap = (read(group[name], slice(0, count)) for name in ("images", "labels", "overlap"))
         sequence = images.ndim == 5
         if not sequence:  # still images: one frame
             images, labels, overlap = images[:, None], labels[:, None], overlap[:, None]

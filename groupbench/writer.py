@@ -6,17 +6,22 @@ with HDF5 direct chunk writes, so the process that writes never holds more than 
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import errno
 import io
 import json
+import math
+import mmap
 import os
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import h5py
 import numpy as np
+from isal import isal_zlib
 
 from groupbench import __version__
 from groupbench.errors import GroupbenchError
@@ -29,6 +34,7 @@ from groupbench.format import (
     compress_chunk,
     decompress_chunk,
     digest_bytes,
+    unreadable,
 )
 
 
@@ -106,29 +112,76 @@ class SplitWriter:
                     self.digest.update(path, decompress_chunk(data, dset.dtype, dset.shape[1:], valid))
         self.written = block.stop
 
-    def copy_chunks(self, source: h5py.Group, offset: int, count: int, check: SplitDigest) -> None:
+    def copy_chunks(self, source: h5py.Group, offset: int, count: int, check: SplitDigest | None) -> None:
         """Append ``count`` samples from a split of another file with the same layout, chunk by chunk.
 
-        The compressed chunks are copied as they are; each is inflated once, for this file's digest
-        and for ``check``, which verifies the source against its own digest.
+        The compressed chunks are copied as they are, read straight from the source file's bytes.
+        Meanwhile a thread inflates each chunk once (ISA-L and SHA-256 release the GIL) for this
+        file's digest and for ``check`` (None: the caller takes the source's digest from this
+        file's, as for the first shard), which verifies the source against its own digest.
         """
         chunk = self.layout.chunk_length
         if offset != self.written or offset % chunk:
             raise RuntimeError(f"copy at {offset}, expected {self.written} on a chunk boundary")
-        for path, dset in self.datasets.items():
-            source_id, target_id = source[path].id, dset.id
-            dtype, row_shape = dset.dtype, dset.shape[1:]
-            zeros = (0,) * len(row_shape)
-            for i in range(0, count, chunk):
-                mask, data = source_id.read_direct_chunk((i, *zeros))
-                if mask:
-                    raise GroupbenchError(f"{source.file.filename}: chunk of {path} stored with a skipped filter")
-                target_id.write_direct_chunk((offset + i, *zeros), data)
-                self.check_written()
-                hashed = digest_bytes(decompress_chunk(data, dtype, row_shape, min(chunk, count - i)))
-                self.digest.update_bytes(path, hashed)
-                check.update_bytes(path, hashed)
+        digests = [self.digest] if check is None else [self.digest, check]
+        pending: deque = deque()
+        with open(source.file.filename, "rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as stored, \
+                concurrent.futures.ThreadPoolExecutor(1) as hashing:  # one thread: each array hashed in order
+            try:
+                for path, dset in self.datasets.items():
+                    target_id, zeros = dset.id, (0,) * (dset.ndim - 1)
+                    batch, stored_array = [], source[path]
+                    for i, (start, size) in enumerate(_stored_chunks(stored_array, count, chunk)):
+                        data = stored[start : start + size]
+                        target_id.write_direct_chunk((offset + i * chunk, *zeros), data)
+                        self.check_written()
+                        batch.append((data, min(chunk, count - i * chunk)))
+                        if len(batch) == HASH_BATCH:
+                            pending.append(hashing.submit(_hash_chunks, batch, stored_array, path, digests))
+                            batch = []
+                            if len(pending) > 4:  # bounded memory: wait for the oldest batch
+                                pending.popleft().result()
+                    pending.append(hashing.submit(_hash_chunks, batch, stored_array, path, digests))
+                while pending:
+                    pending.popleft().result()
+            finally:
+                for future in pending:
+                    future.cancel()
         self.written = offset + count
+
+
+HASH_BATCH = 512
+"""Chunks handed to the hashing thread at a time."""
+
+
+def _hash_chunks(batch: list[tuple[bytes, int]], dataset: h5py.Dataset, path: str, digests: list[SplitDigest]) -> None:
+    """Feed (compressed chunk, valid rows) pairs of array ``path`` to ``digests``: numbers as inflated
+    (stored little-endian, as digests read them), booleans packed. ``dataset`` is where they come from."""
+    dtype, row_shape = dataset.dtype, dataset.shape[1:]
+    row_bytes = math.prod(row_shape) * dtype.itemsize
+    for data, rows in batch:
+        try:
+            inflated = isal_zlib.decompress(data)
+        except isal_zlib.error:
+            raise unreadable(dataset, "a stored chunk does not inflate") from None
+        if dtype == bool:
+            hashed = digest_bytes(np.frombuffer(inflated, bool, rows * row_bytes).reshape(rows, *row_shape))
+        else:
+            hashed = memoryview(inflated)[: rows * row_bytes]
+        for digest in digests:
+            digest.update_bytes(path, hashed)
+
+
+def _stored_chunks(dataset: h5py.Dataset, count: int, chunk: int) -> list[tuple[int, int]]:
+    """(file offset, size) of the ``ceil(count / chunk)`` compressed chunks of an array chunked along N, in order."""
+    stored = []
+    dataset.id.chunk_iter(stored.append)
+    stored.sort(key=lambda info: info.chunk_offset)
+    zeros = (0,) * (dataset.ndim - 1)
+    expected = [(i, *zeros) for i in range(0, count, chunk)]
+    if [info.chunk_offset for info in stored] != expected or any(info.filter_mask for info in stored):
+        raise GroupbenchError(f"{dataset.file.filename}: '{dataset.name}' is not stored as {len(expected)} whole deflated chunks")
+    return [(info.byte_offset, info.size) for info in stored]
 
 
 # --- outputs: the rules every command that writes a file follows ------------------------------
@@ -254,17 +307,19 @@ class _GuardedFile(io.RawIOBase):
             except OSError as exc:
                 self.failure, self.discard = exc, True
 
-    def _write_all(self, data) -> None:
-        view = memoryview(data).cast("B")
-        while view:
-            written = self.raw.write(view)
-            if not written:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            view = view[written:]
-
     def write(self, data) -> int:
-        self._guard(self._write_all, data)
-        return memoryview(data).nbytes
+        view = memoryview(data).cast("B")
+        if not self.discard:
+            try:
+                written = self.raw.write(view)
+                while written < len(view):  # a short write: the rest, until it is done or fails
+                    more = self.raw.write(view[written:])
+                    if not more:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    written += more
+            except OSError as exc:
+                self.failure, self.discard = exc, True
+        return len(view)
 
     def truncate(self, size: int | None = None) -> int:
         self._guard(self.raw.truncate, size)

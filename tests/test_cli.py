@@ -99,8 +99,6 @@ BAD_INPUT = [
      "--n-train 99,999,999,999,999,999,999 is more than a file can hold: at most 1,954,104,245,096,350 samples of shapes-v1"),
     (lambda t: ["generate", "shapes-v1", "--workers", "99999999999999999999", "--out", str(t / "a.h5")],
      "--workers 99999999999999999999 is too many for the"),
-    (lambda t: ["generate", "shapes-v1", "--shard", "1/99999999999999999999", "--out", str(t / "a.h5")],
-     "the largest split has 1,220 chunks of samples, so at most 1,220 shards hold data"),
     (lambda t: ["info", str(_predictions(t))], "a predictions file, not a dataset ('groupbench score PRED --dataset FILE' scores it)"),
     (lambda t: ["info", str(_npz(t))], "a NumPy file, not a groupbench HDF5 file"),
     (lambda t: ["validate", str(_text(t))], "not an HDF5 file (nor a damaged one)"),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from groupbench import registry
-from groupbench.data import SplitReader
+from groupbench.data import GroupingDataset, SplitReader
 from groupbench.errors import GroupbenchError
 from groupbench.format import FORMAT_VERSION, SplitDigest, validate
 from groupbench.seeding import CounterRandom, split_key
@@ -172,3 +172,43 @@ def test_damaged_files_are_refused_in_one_line_by_every_reader(small_file, tmp_p
         result = cli(*map(str, args))
         if result.exit_code:
             refused(result, "")
+
+
+def _damage_chunk(path, array: str, chunk: int = 0) -> None:
+    """Flip bytes in the middle of a stored chunk of ``array`` (a damaged disk block)."""
+    with h5py.File(path) as f:
+        stored = []
+        f[array].id.chunk_iter(stored.append)
+        info = sorted(stored, key=lambda s: s.chunk_offset)[chunk]
+    data = bytearray(path.read_bytes())
+    for k in range(4):
+        data[info.byte_offset + info.size // 2 + k] ^= 0xA5
+    path.write_bytes(bytes(data))
+
+
+def test_damaged_chunks_are_refused_in_one_line(small_file, tmp_path, cli, refused):
+    path = _copy(small_file("tetris-v1"), tmp_path)
+    _damage_chunk(path, "test/images")
+    message = "'test/images' cannot be read (damaged data: "
+    for args in (["validate", path], ["show", path, "--out", tmp_path / "g.png"], ["export", path, "--layout", "nem", "--out", tmp_path / "e.h5"]):
+        refused(cli(*map(str, args)), message)
+    with pytest.raises(GroupbenchError, match="'test/images' cannot be read"):
+        with SplitReader(path, "test") as reader:
+            reader[:]
+    dataset = GroupingDataset(path, "test")
+    with pytest.raises(GroupbenchError, match="'test/images' cannot be read"):
+        for i in range(len(dataset)):
+            dataset[i]
+    counts = _copy(small_file("tetris-v1"), tmp_path, "counts.h5")
+    _damage_chunk(counts, "test/num_objects")
+    refused(cli("info", str(counts)), "'test/num_objects' cannot be read")
+
+
+def test_merge_refuses_a_damaged_shard(tmp_path, cli, refused):
+    from groupbench.generation import Shard, generate
+
+    sizes = {"train": 100, "valid": 20, "test": 20}
+    shards = [generate("tetris-v1", tmp_path / f"p{k}.h5", sizes=sizes, shard=Shard(k, 2), progress=False) for k in (1, 2)]
+    _damage_chunk(shards[1], "train/images", chunk=2)
+    refused(cli("merge", *map(str, shards), "--out", str(tmp_path / "m.h5")), "p2.h5: 'train/images' cannot be read")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p1.h5", "p2.h5"]

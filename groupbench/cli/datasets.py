@@ -12,7 +12,7 @@ import click
 from groupbench import registry
 from groupbench.cli import OVERWRITE_OPTION, main
 from groupbench.errors import GroupbenchError
-from groupbench.format import default_split, file_metadata, layout_of, open_file, split_names, split_position, validate
+from groupbench.format import default_split, file_metadata, layout_of, open_file, read, split_names, split_position, validate
 
 
 def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -130,7 +130,7 @@ def info(file, as_json) -> None:
             group = handle[split]
             layout = layout_of(group)
             start, _ = split_position(group)
-            counts = group["num_objects"][:]
+            counts = read(group["num_objects"])
             splits[split] = {
                 "samples": int(counts.shape[0]),
                 "images": list(group["images"].shape[1:]),
