@@ -1,7 +1,13 @@
-"""Writing groupbench files: atomic (temporary name, renamed when complete) and streamed by chunk.
+"""Writing files: the output rule every command follows, atomic outputs, and groupbench files streamed by chunk.
 
-Blocks arrive already deflated (`encode_block`, which may run in a worker process) and go to disk
-with HDF5 direct chunk writes, so the process that writes never holds more than one block.
+Every command that writes a file calls `check_output` before any work (never over one of its
+inputs, never over an existing file without --overwrite) and writes through `atomic_output` or,
+for HDF5, `hdf5_output`: a temporary name renamed when complete, and a failed write (a full disk)
+as the one line ``cannot write OUT: <reason>`` with nothing left behind.
+
+Groupbench files (`DatasetFileWriter`): blocks arrive already deflated (`encode_block`, which may
+run in a worker process) and go to disk with HDF5 direct chunk writes, so the process that writes
+never holds more than one block.
 """
 
 from __future__ import annotations
