@@ -97,7 +97,11 @@ def export(
     report = ExportReport()
     with open_file(path) as source:
         file_metadata(source)  # refuses incomplete files
-        present = split_names(source)
+        present = []  # splits with samples: an empty one (a shard's) is as good as absent
+        for split in split_names(source):
+            layout_of(source[split])  # a damaged split: one error naming the array
+            if source[split]["images"].shape[0]:
+                present.append(split)
         used = {s for splits in mapping.values() for s in splits}
         report.skipped_splits = [s for s in present if s not in used]
         plan = {}
@@ -114,7 +118,6 @@ def export(
         shapes = set()
         for splits in plan.values():
             for split in splits:
-                layout_of(source[split])  # a damaged split: one error naming the array
                 images = source[split]["images"]
                 if layout == "binding" and images.ndim != 4:
                     raise GroupbenchError(

@@ -316,12 +316,16 @@ def open_split(path: str | Path, split: str) -> tuple[h5py.File, h5py.Group]:
 
 
 def default_split(handle: h5py.File) -> str:
-    """The split to look at when none is named: ``test``, or else the first of valid, train, single present."""
-    present = split_names(handle)
-    for name in ("test", "valid", "train", "single"):
-        if name in present:
-            return name
-    raise GroupbenchError(f"{handle.filename}: holds no split")
+    """The split to look at when none is named: ``test``, or else the first of valid, train, single
+    that holds samples (a shard's splits may be empty)."""
+    def samples(name: str) -> int:
+        images = handle[name].get("images") if isinstance(handle[name], h5py.Group) else None
+        return images.shape[0] if isinstance(images, h5py.Dataset) and images.ndim else 0
+
+    preferred = [name for name in ("test", "valid", "train", "single") if name in handle]
+    if not preferred:
+        raise GroupbenchError(f"{handle.filename}: holds no split")
+    return next((name for name in preferred if samples(name)), preferred[0])
 
 
 def unreadable(dataset: h5py.Dataset, reason: str) -> GroupbenchError:

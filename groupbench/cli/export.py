@@ -32,5 +32,5 @@ def export_command(file, layout, out, overwrite) -> None:
     if report.skipped_splits:
         click.echo(f"  left out: split {', '.join(report.skipped_splits)} (no place in the {layout} layout)")
     if report.missing_groups:
-        click.echo(f"  not written: {', '.join(report.missing_groups)} (FILE has no split for it)")
+        click.echo(f"  not written: {', '.join(report.missing_groups)} (FILE has no samples for it)")
     click.echo(f"wrote {out}")
