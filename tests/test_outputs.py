@@ -130,15 +130,16 @@ def _digest(path) -> str:
 
 @pytest.mark.parametrize("command", ["generate", "merge", "export", "show", "show-gif"])
 def test_a_full_disk_is_one_line_and_leaves_nothing(groupbench_process, refused, inputs, tmp_path, command):
-    """Writes fail at a third of the output and at its very last byte (the final flush, where
-    `export` used to segfault); exit 1, one line, nothing left, the inputs intact."""
+    """Writes fail at a third of the output and in its last 256 bytes (the final flush, where
+    `export` used to segfault; HDF5 files of equal contents may differ by a few bytes in size);
+    exit 1, one line, nothing left, the inputs intact."""
     complete = tmp_path / "complete" / "out.h5"
     complete.parent.mkdir()
     args, reads = _commands(inputs, complete)[command]
     assert groupbench_process(*args).returncode == 0
     size = next(complete.parent.iterdir()).stat().st_size
     before = {path: _digest(path) for path in reads}
-    for limit in (size // 3, size - 1):
+    for limit in (size // 3, size - 256):
         folder = tmp_path / f"limit{limit}"
         folder.mkdir()
         args, _ = _commands(inputs, folder / "out.h5")[command]
