@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import http.server
 import json
+import os
 import threading
 
 import google_crc32c
@@ -41,7 +42,7 @@ from deepmind_layout import (
     write_tfrecord,
 )
 
-from groupbench import registry
+from groupbench import __version__, registry
 from groupbench.errors import GroupbenchError
 from groupbench.format import validate
 from groupbench.importers import DEEPMIND, FILES, Selection
@@ -182,7 +183,7 @@ def test_import_matches_the_encoded_arrays(cli, official, tmp_path, name, monkey
                 np.testing.assert_array_equal(stored, values[records], err_msg=f"{split}/{array}")
             assert f[split]["masks"].shape[1] == d.max_objects
     info = cli("info", str(out))
-    assert d.dataset_id in info.output and "seed 0" in info.output
+    assert d.dataset_id in info.output and "(imported, not generated: no seed)" in info.output and "seed 0" not in info.output
 
 
 def test_scene_quirks_are_kept(official):
@@ -277,6 +278,47 @@ def test_limit_and_short_files_fill_the_splits_in_order(cli, official, tmp_path)
         assert list(f) == ["train"] and f["train/images"].shape[0] == N_RECORDS
     exists = cli("import", "deepmind", str(path), "--dataset", "tetrominoes", "--out", str(out))
     assert exists.exit_code == 1 and "--overwrite" in exists.output
+
+
+def test_info_and_show_describe_what_an_imported_file_holds(cli, official, tmp_path):
+    """A short file and no test split: info tells the records held (not the spec's default splits
+    or a seed), show picks a split the file holds."""
+    path = official["tetrominoes_train"][0]
+    out = tmp_path / "t.h5"
+    assert cli("import", "deepmind", str(path), "--dataset", "tetrominoes", "--out", str(out), "--splits", "10,20,0").exit_code == 0
+    lines = cli("info", str(out)).output.splitlines()
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert lines[0] == f"{out}: deepmind/tetrominoes-v1 (imported, not generated: no seed), groupbench/1, groupbench {__version__}"
+    assert lines[1] == f"imported from {path.name} (sha256 {sha[:16]}...): holds {N_RECORDS} records; factors yes; limit none; splits 10,20,0"
+    assert [line.split()[:2] for line in lines[2:]] == [["train", "10"], ["valid", str(N_RECORDS - 10)]]
+    described = json.loads(cli("info", "--json", str(out)).output)
+    assert described["imported"] and described["seed"] is None and described["params"]["source_sha256"] == sha
+    shown = cli("show", str(out), "--out", str(tmp_path / "t.png"))
+    assert shown.exit_code == 0 and shown.output.strip() == f"wrote {tmp_path / 't.png'}: split valid"
+
+
+def test_import_reports_progress_in_a_log(cli, official, tmp_path, monkeypatch):
+    from groupbench import progress
+
+    monkeypatch.setattr(progress, "LOG_INTERVAL_S", 0.0)
+    result = cli("import", "deepmind", str(official["tetrominoes_train"][0]), "--dataset", "tetrominoes", "--out", str(tmp_path / "t.h5"))
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("checking records: ") and " rec/s, ETA " in lines[0]
+    assert lines[-1].startswith("import deepmind/tetrominoes-v1: done, 13 rec in ")
+
+
+def test_import_never_writes_over_its_source_and_survives_a_full_disk(groupbench_process, refused, official, tmp_path):
+    source = tmp_path / "tetrominoes_train.tfrecords"
+    source.write_bytes(official["tetrominoes_train"][0].read_bytes())
+    before = source.read_bytes()
+    refused(groupbench_process("import", "deepmind", source, "--dataset", "tetrominoes", "--out", source, "--overwrite"),
+            "is also an input of this command; inputs are never overwritten")
+    out = tmp_path / "out" / "t.h5"
+    out.parent.mkdir()
+    refused(groupbench_process("import", "deepmind", source, "--dataset", "tetrominoes", "--out", out, file_size_limit=8000),
+            f"cannot write {out}: File too large")
+    assert source.read_bytes() == before and os.listdir(out.parent) == []
 
 
 def _error(cli, path, tmp_path, dataset="tetrominoes", *extra):

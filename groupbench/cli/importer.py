@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from groupbench.cli import main
+from groupbench.cli import OVERWRITE_OPTION, main
 from groupbench.importers import DEEPMIND, Selection
 
 _MULTI_DSPRITES = sorted(name for name in DEEPMIND if name.startswith("multi_dsprites_"))
@@ -32,7 +32,6 @@ _splits_option = click.option(
     "e.g. 60000,10000,10000). Not for clevr6 and clevr10.",
 )
 _limit_option = click.option("--limit", type=int, default=None, help="Read at most N records.")
-_overwrite_option = click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 _out_option = click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
 
 
@@ -46,7 +45,7 @@ _out_option = click.option("--out", required=True, type=click.Path(dir_okay=Fals
 @click.option("--valid", "n_valid", type=int, default=None, help="clevr6, clevr10: kept records in the valid split, after test (default: clevr6 all the rest, clevr10 none).")
 @_limit_option
 @click.option("--no-factors", is_flag=True, help="Leave the per-object factors out (to compare with a converted copy that has none).")
-@_overwrite_option
+@OVERWRITE_OPTION
 def import_deepmind_command(file, dataset, out, splits, evaluation_from, n_test, n_valid, limit, no_factors, overwrite) -> None:
     """Convert an official DeepMind multi_object_datasets TFRecord FILE (no TensorFlow needed).
 
@@ -56,7 +55,9 @@ def import_deepmind_command(file, dataset, out, splits, evaluation_from, n_test,
     """
     from groupbench.importers.deepmind import import_deepmind
     from groupbench.importers.scenes import parse_splits
+    from groupbench.writer import check_output
 
+    check_output(out, overwrite=overwrite, inputs=[file])
     d = DEEPMIND[dataset]
     selection = None
     if any(v is not None for v in (evaluation_from, n_test, n_valid)):
@@ -81,7 +82,7 @@ def import_deepmind_command(file, dataset, out, splits, evaluation_from, n_test,
 @click.option("--dataset", required=True, type=click.Choice(list(DEEPMIND)), help="Which id FILE is a copy of.")
 @_out_option
 @click.option("--no-factors", is_flag=True, help="Leave the per-object factors out even where FILE has them.")
-@_overwrite_option
+@OVERWRITE_OPTION
 def import_emorl_command(file, dataset, out, no_factors, overwrite) -> None:
     """Convert an EMORL .h5 copy of DeepMind's data (Zenodo record 4895643) into the same id.
 
@@ -90,7 +91,9 @@ def import_emorl_command(file, dataset, out, no_factors, overwrite) -> None:
     --no-factors there when the copy's factors were not imported). See docs/deepmind.md.
     """
     from groupbench.importers.emorl import import_emorl
+    from groupbench.writer import check_output
 
+    check_output(out, overwrite=overwrite, inputs=[file])
     path, sizes, why_not = import_emorl(file, dataset, out, factors=not no_factors, overwrite=overwrite)
     _report(dataset, path, sizes)
     if why_not is not None and why_not != "--no-factors":
@@ -103,7 +106,7 @@ def import_emorl_command(file, dataset, out, no_factors, overwrite) -> None:
 @_out_option
 @_splits_option
 @_limit_option
-@_overwrite_option
+@OVERWRITE_OPTION
 def import_huggingface_command(files, dataset, out, splits, limit, overwrite) -> None:
     """Convert the parquet FILES of one config of the HuggingFace copy eurecom-ds/multi_dsprites.
 
@@ -113,7 +116,9 @@ def import_huggingface_command(files, dataset, out, splits, limit, overwrite) ->
     """
     from groupbench.importers.huggingface import import_huggingface
     from groupbench.importers.scenes import parse_splits
+    from groupbench.writer import check_output
 
+    check_output(out, overwrite=overwrite, inputs=files)
     asked = parse_splits(splits) if splits is not None else None
     path, sizes = import_huggingface(list(files), dataset, out, splits=asked, limit=limit, overwrite=overwrite)
     _report(dataset, path, sizes)

@@ -49,7 +49,6 @@ from groupbench.importers.scenes import (
     parse_splits,
     scene_block,
     scene_objects,
-    show_progress,
     split_sizes,
     write_scenes,
     writer_for,
@@ -61,6 +60,7 @@ from groupbench.importers.tfrecord import (
     iter_records,
     parse_example,
 )
+from groupbench.progress import progress_bar
 
 PROGRESS_EVERY = 64
 """Records between two updates of a progress bar."""
@@ -195,12 +195,12 @@ def _check_file_name(d: DeepMindDataset, source: Path) -> None:
 
 
 def _assign_consecutive(
-    d: DeepMindDataset, decoder: RecordDecoder, source: Path, splits: tuple[int, int, int], limit: int | None, hide
+    d: DeepMindDataset, decoder: RecordDecoder, source: Path, splits: tuple[int, int, int], limit: int | None, progress
 ) -> np.ndarray:
     """Split index (0 train, 1 valid, 2 test) of each record to read, after checking framing and CRCs."""
     wanted = sum(splits) if limit is None else min(sum(splits), limit)
     available = 0
-    with tqdm(total=wanted, unit="rec", desc="checking records", disable=hide) as bar:
+    with progress_bar(wanted, "checking records", unit="rec", show=progress) as bar:
         for _ in iter_records(source, limit=wanted):
             available += 1
             if available % PROGRESS_EVERY == 0:
@@ -211,7 +211,7 @@ def _assign_consecutive(
 
 
 def _assign_selected(
-    d: DeepMindDataset, decoder: RecordDecoder, source: Path, selection: Selection, limit: int | None, hide
+    d: DeepMindDataset, decoder: RecordDecoder, source: Path, selection: Selection, limit: int | None, progress
 ) -> np.ndarray:
     """Split index of each record to read (-1: not imported) by its objects, after checking framing and CRCs."""
     low, high = d.objects_kept
@@ -219,7 +219,7 @@ def _assign_selected(
     counts = [0, 0, 0]
     assigned: list[int] = []
     total = limit if limit is not None else d.file.records
-    with tqdm(total=total, unit="rec", desc="checking records", disable=hide) as bar:
+    with progress_bar(total, "checking records", unit="rec", show=progress) as bar:
         for index, payload in enumerate(iter_records(source, limit=limit)):
             if index % PROGRESS_EVERY == 0:
                 bar.update(index - bar.n)
@@ -281,8 +281,8 @@ def import_deepmind(
     `Selection` (default the id's). ``limit`` caps the records read; ``factors`` False leaves the
     factors out (num_objects then counts the objects with a non-empty mask), as a converted copy
     without factors gives them. Returns the path and the records written per split (fewer than
-    asked where the file or ``limit`` ends first; a split with none is left out). ``progress`` None
-    shows bars on a terminal only.
+    asked where the file or ``limit`` ends first; a split with none is left out). ``progress`` False
+    reports nothing, else `groupbench.progress.progress_bar` reports.
     """
     d = get_dataset(dataset)
     if d.selected:
@@ -304,11 +304,10 @@ def import_deepmind(
     if first is not None:
         decoder.values(0, first)  # a file of another layout fails here, before the whole file is read
         _check_file_name(d, source)  # one of the same layout, by its name
-    hide = show_progress(progress)
     if d.selected:
-        assigned = _assign_selected(d, decoder, source, selection, limit, hide)
+        assigned = _assign_selected(d, decoder, source, selection, limit, progress)
     else:
-        assigned = _assign_consecutive(d, decoder, source, splits, limit, hide)
+        assigned = _assign_consecutive(d, decoder, source, splits, limit, progress)
     counts = np.bincount(assigned[assigned >= 0], minlength=3) if len(assigned) else np.zeros(3, np.int64)
     sizes = {name: int(counts[i]) for i, name in enumerate(SPLIT_NAMES)}
     if len(assigned) == 0:

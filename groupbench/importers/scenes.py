@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from groupbench.errors import GroupbenchError
 from groupbench.format import Batch, FactorSpec, SplitLayout
@@ -32,6 +31,7 @@ from groupbench.generation import block_length
 from groupbench.generators.base import compose
 from groupbench.importers import DEEPMIND, DeepMindDataset
 from groupbench.importers.resize import crop_resize
+from groupbench.progress import progress_bar
 from groupbench.registry import _did_you_mean
 from groupbench.writer import DatasetFileWriter, encode_block
 
@@ -151,11 +151,6 @@ def split_sizes(splits: tuple[int, int, int], available: int) -> dict[str, int]:
     return sizes
 
 
-def show_progress(progress: bool | None) -> bool | None:
-    """tqdm's ``disable`` for ``progress``: None hides the bar off a terminal."""
-    return None if progress is None else not progress
-
-
 def write_scenes(
     writer: DatasetFileWriter,
     d: DeepMindDataset,
@@ -174,9 +169,7 @@ def write_scenes(
     sizes = {split: n for split, n in sizes.items() if n}
     writers = {split: writer.create_split(split, split_layout, n, start=0, total=n) for split, n in sizes.items()}
     written = dict.fromkeys(sizes, 0)
-    with contextlib.closing(blocks), tqdm(
-        total=sum(sizes.values()), unit="rec", desc=d.dataset_id, disable=show_progress(progress)
-    ) as bar:
+    with contextlib.closing(blocks), progress_bar(sum(sizes.values()), f"import {d.dataset_id}", unit="rec", show=progress) as bar:
         for split, scenes in blocks:
             batch = to_batch(d, scenes, with_factors)
             writers[split].write(encode_block(batch, split_layout, written[split], keep_raw=True))
