@@ -45,6 +45,8 @@ class NumpyBackend:
 
     name = "numpy"
     xp = np
+    index_dtype = np.int64
+    bool_dtype = np.bool_
     chunk_pixels = 1 << 20  # default pixels scored per chunk
     block_elements = 1 << 17  # grid cells per block of the expected-MI sum (fits in L2)
 
@@ -90,6 +92,10 @@ class NumpyBackend:
         return np.ones(shape, dtype=dtype)
 
     @staticmethod
+    def full(shape, value: float):
+        return np.full(shape, value, dtype=np.float64)
+
+    @staticmethod
     def bincount(x, minlength: int, weights=None):
         """Counts (int64) or weight sums (float64) of the non-negative ints in 1-D x."""
         return np.bincount(x, weights=weights, minlength=minlength)
@@ -105,6 +111,18 @@ class NumpyBackend:
     @staticmethod
     def sort(x):
         return np.sort(x)
+
+    @staticmethod
+    def argsort(x):
+        """Stable argsort of a 1-D array."""
+        return np.argsort(x, kind="stable")
+
+    @staticmethod
+    def scatter_max(size: int, index, values):
+        """(size,) float64: out[i] = max(0, largest of values[index == i])."""
+        out = np.zeros(size, dtype=np.float64)
+        np.maximum.at(out, index, values)
+        return out
 
     @staticmethod
     def sort_rows(x):

@@ -13,6 +13,8 @@ class TorchBackend:
 
     name = "torch"
     xp = torch
+    index_dtype = torch.int64
+    bool_dtype = torch.bool
 
     def __init__(self, device=None):
         self.device = torch.device(device if device is not None else "cpu")
@@ -57,6 +59,9 @@ class TorchBackend:
     def ones(self, shape, *, dtype=torch.bool):
         return torch.ones(shape, dtype=dtype, device=self.device)
 
+    def full(self, shape, value: float):
+        return torch.full(shape, value, dtype=torch.float64, device=self.device)
+
     @staticmethod
     def bincount(x, minlength: int, weights=None):
         """Counts (int64) or weight sums (float64) of the non-negative ints in 1-D x."""
@@ -74,6 +79,16 @@ class TorchBackend:
     @staticmethod
     def sort(x):
         return torch.sort(x).values
+
+    @staticmethod
+    def argsort(x):
+        """Stable argsort of a 1-D tensor."""
+        return torch.sort(x, stable=True).indices
+
+    def scatter_max(self, size: int, index, values):
+        """(size,) float64: out[i] = max(0, largest of values[index == i])."""
+        out = torch.zeros(size, dtype=torch.float64, device=self.device)
+        return out.scatter_reduce_(0, index, values, reduce="amax")
 
     @staticmethod
     def sort_rows(x):
