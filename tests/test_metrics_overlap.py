@@ -24,6 +24,7 @@ from groupbench.metrics import (
 )
 from groupbench.metrics.assignment import max_weight_sums
 from groupbench.metrics.backend import resolve_backend
+from test_metrics import random_batch  # labels where pred copies a relabelled true on a fraction of pixels
 
 BACKENDS = ["numpy", "torch"]
 OVERLAP = ("mbo", "miou-objects", "miou-segments", "msc", "sc")
@@ -94,17 +95,6 @@ def scores_of(true, pred, valid, backend, **options):
 def assert_scores(got, expected, where=""):
     for name in OVERLAP:
         np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=TOLERANCE, err_msg=f"{name} {where}")
-
-
-def random_batch(seed, n_images, n_pixels, k_true, k_pred, p_valid, agree=0.7):
-    rng = np.random.default_rng(seed)
-    true = rng.integers(0, k_true, (n_images, n_pixels))
-    relabel = rng.integers(0, k_pred, (n_images, k_true))
-    pred = np.take_along_axis(relabel, true, axis=1)
-    noisy = rng.random(true.shape) > agree
-    pred[noisy] = rng.integers(0, k_pred, noisy.sum())
-    valid = rng.random(true.shape) < p_valid
-    return true, pred, valid
 
 
 RANDOM_CASES = {
