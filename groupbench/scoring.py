@@ -362,6 +362,23 @@ def score_file(
     return results, table
 
 
+def prediction_digest(predictions: str | Path, dataset: str | Path, *, split: str = "test", first: int = 0,
+                      count: int | None = None) -> str:
+    """The digest `score_file` records for predictions first..first+count-1 of a file (all when count
+    is None): what identifies the predictions a result was scored from."""
+    with SplitReader(dataset, split) as reader:
+        frame_ndim = len(reader.group["labels"].shape) - 1
+    pred = open_predictions(predictions, split, frame_ndim)
+    try:
+        digest = SplitDigest({pred.kind: (tuple(pred.array.shape), np.dtype(pred.array.dtype))})
+        stop = pred.array.shape[0] if count is None else min(first + count, pred.array.shape[0])
+        for start in range(first, stop, CHUNK_IMAGES):
+            digest.update(pred.kind, np.asarray(pred.array[start : min(start + CHUNK_IMAGES, stop)]))
+        return digest.hexdigest()
+    finally:
+        pred.close()
+
+
 def _selection(pred: Predictions, n_pred: int, n_images: int, split: str, first: int, count: int | None):
     """(first image, images scored, index of the first prediction used, warnings)."""
     if n_pred > n_images:
