@@ -77,10 +77,10 @@ class Protocol:
         whole = spec.splits.get(self.split) == self.images
         return f"{'all' if whole else 'the first'} {self.images:,} {self.split} {items}"
 
-    def describe(self) -> str:
-        """One line: images, primary score and conventions."""
+    def describe(self, name_of=str) -> str:
+        """One line: images, primary score (named by ``name_of``) and conventions."""
         c = self.conventions
-        parts = [f"{self.images_text}", f"ranked by {self.primary}", f"pixels {c.pixels}"]
+        parts = [f"{self.images_text}", f"ranked by {name_of(self.primary)}", f"pixels {c.pixels}"]
         if "ami" in self.metrics:
             parts.append(f"AMI normaliser {c.average_method}")
         parts.append(f"degenerate images {'1.0 (scikit-learn)' if c.degenerate == 'one' else 'NaN (DeepMind)'}")
@@ -238,9 +238,9 @@ NEM_STATIC = ("Greff, van Steenkiste & Schmidhuber 2017 (N-EM), Section 4.1: mea
 NEM_SEQUENCES = ("Greff, van Steenkiste & Schmidhuber 2017 (N-EM), Table 1 and Section 4.3: per-frame AMI (max "
                  "normaliser) of the frames its 20 steps predict (1..20; frame 0 is not predicted), averaged over "
                  "frames and then over the 10,000 test sequences, background and overlap left out")
-IODINE = ("Greff et al. 2019 (IODINE), Table 1: FG-ARI of 320 test images in DeepMind's convention (every "
-          "foreground pixel, under its visible object), as Slot Attention (Locatello et al. 2020) and EfficientMORL "
-          "(Emami et al. 2021) since")
+IODINE = ("Greff et al. 2019 (IODINE), Table 1, and after it Slot Attention (Locatello et al. 2020) and "
+          "EfficientMORL (Emami et al. 2021): FG-ARI of 320 test images in DeepMind's convention (every foreground "
+          "pixel, under its visible object)")
 VIDEO = ("groupbench (no paper numbers on this dataset): video FG-ARI over all pixels of a sequence "
          "(spatio-temporal, as SAVi and OCLF score video), every foreground pixel under its visible object")
 
@@ -275,7 +275,7 @@ def _protocols() -> list[Protocol]:
     for name in ("tetrominoes", "multi-dsprites-binarized", "multi-dsprites-colored-on-grayscale", "multi-dsprites-colored-on-colored"):
         found.append(Protocol("fg-ari-320", f"deepmind/{name}-v1", images=320, primary="ari", conventions=_FG_VISIBLE,
                               first_record=60_000,
-                              defined_by=IODINE + ": records 60,000..60,319 of DeepMind's file, after the 60,000 "
+                              defined_by=IODINE + "; here records 60,000..60,319 of DeepMind's file, after the 60,000 "
                               "training records"))
     found.append(Protocol("fg-ari-320", "deepmind/clevr6-v1", images=320, primary="ari", conventions=_FG_VISIBLE,
                           defined_by=IODINE + "; Slot Attention's 320 CLEVR6 evaluation scenes: the first 320 of the "

@@ -235,23 +235,40 @@ def _chunks(reader: SplitReader, pred: Predictions, first: int, count: int, pred
         yield true, predicted, overlap
 
 
-def _summary(values: np.ndarray) -> dict[str, Any]:
-    """mean, std (ddof=1), standard error and a 95% percentile bootstrap interval of per-image scores,
-    over the images where the score is defined; ``undefined`` counts the others (NaN)."""
-    undefined = int(np.isnan(values).sum())
-    values = values[~np.isnan(values)]
-    n = len(values)
-    mean = float(values.mean()) if n else math.nan
-    std = float(values.std(ddof=1)) if n > 1 else 0.0
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    means = np.empty(BOOTSTRAP_RESAMPLES)
-    step = max(1, 2**22 // max(n, 1))
-    for i in range(0, BOOTSTRAP_RESAMPLES, step):
-        j = min(i + step, BOOTSTRAP_RESAMPLES)
-        means[i:j] = values[rng.integers(0, n, (j - i, n))].mean(axis=1) if n else math.nan
-    low, high = np.percentile(means, [2.5, 97.5]) if n else (math.nan, math.nan)
-    return {"mean": mean, "std": std, "sem": std / math.sqrt(n) if n else math.nan, "ci95": [float(low), float(high)],
-            "n": n, "undefined": undefined}
+def _summaries(columns: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Per column of per-image scores: mean, std (ddof=1), standard error and a 95% percentile
+    bootstrap interval over the images where the score is defined; ``undefined`` counts the others (NaN).
+
+    Every column resamples with its own generator seeded BOOTSTRAP_SEED, so columns with as many
+    defined values draw the same image indices: they are drawn once and applied to all of them.
+    """
+    defined = {name: values[~np.isnan(values)] for name, values in columns.items()}
+    bounds: dict[str, tuple[float, float]] = {}
+    by_count: dict[int, list[str]] = {}
+    for name, values in defined.items():
+        by_count.setdefault(len(values), []).append(name)
+    for n, names in by_count.items():
+        if n == 0:
+            bounds.update({name: (math.nan, math.nan) for name in names})
+            continue
+        rng = np.random.default_rng(BOOTSTRAP_SEED)
+        means = np.empty((BOOTSTRAP_RESAMPLES, len(names)))
+        step = max(1, 2**22 // n)
+        for i in range(0, BOOTSTRAP_RESAMPLES, step):
+            j = min(i + step, BOOTSTRAP_RESAMPLES)
+            index = rng.integers(0, n, (j - i, n))
+            for k, name in enumerate(names):
+                means[i:j, k] = np.take(defined[name], index).mean(axis=1)
+        low, high = np.percentile(means, [2.5, 97.5], axis=0)
+        bounds.update({name: (float(low[k]), float(high[k])) for k, name in enumerate(names)})
+    summaries = {}
+    for name, values in defined.items():
+        n = len(values)
+        mean = float(values.mean()) if n else math.nan
+        std = float(values.std(ddof=1)) if n > 1 else 0.0
+        summaries[name] = {"mean": mean, "std": std, "sem": std / math.sqrt(n) if n else math.nan, "ci95": list(bounds[name]),
+                           "n": n, "undefined": len(columns[name]) - n}
+    return summaries
 
 
 METRIC_DOCS = {
@@ -355,7 +372,7 @@ def score_file(
             "images_scored": count,
             "images_skipped": n_images - count,
             "degenerate_images": {c.partition("/")[2] or "images": int(table[c].sum()) for c in table.columns if c.startswith("degenerate")},
-            "metrics": {c: _summary(table[c].to_numpy()) for c in score_columns},
+            "metrics": _summaries({c: table[c].to_numpy() for c in score_columns}),
             "device": device,
             "warnings": warnings,
         }

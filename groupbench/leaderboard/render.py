@@ -216,7 +216,7 @@ def _describe(section: Section) -> str:
     except GroupbenchError:
         text = "Dataset not registered in this installation."
     if section.protocol:
-        text += f" Protocol {section.protocol.name}: {section.protocol.describe()}. Defined by {section.protocol.defined_by}."
+        text += f" Protocol {section.protocol.name}: {section.protocol.describe(metric_label)}. Defined by {section.protocol.defined_by}."
     return text
 
 
@@ -346,7 +346,7 @@ def _curve_chart(section: Section) -> str:
     curves = [(r, r.entry["curve"]) for r in rows if r.entry.get("curve")]
     if not curves:
         return ""
-    width, height, left, right, top, bottom = 880, 260, 70, 20, 12, 46
+    width, height, left, right, top, bottom = 880, 260, 70, 30, 12, 46
     span = max(p[0] for _, c in curves for p in c["points"]) or 1
     x = lambda v: left + v / span * (width - left - right)  # noqa: E731
     y = lambda v: top + (1 - max(0.0, min(1.0, v))) * (height - top - bottom)  # noqa: E731
@@ -400,7 +400,7 @@ h1{margin-bottom:.2em} h2{margin-top:2em;border-bottom:1px solid #cbd5e0} h3{mar
 .filters{position:sticky;top:0;background:#fff;padding:.5em 0;border-bottom:1px solid #e2e8f0;z-index:1}
 table{border-collapse:collapse;width:100%;margin:.5em 0}
 th,td{padding:4px 6px;border-bottom:1px solid #e2e8f0;text-align:left;vertical-align:top}
-td.num,th{white-space:nowrap} td.source,td.others{font-size:12px;color:#4a5568;max-width:260px}
+td.num,th,td.notes summary{white-space:nowrap} td.source,td.others{font-size:12px;color:#4a5568;max-width:260px}
 th{cursor:pointer;background:#f7fafc;user-select:none} th[aria-sort=ascending]::after{content:" ▲"}
 th[aria-sort=descending]::after{content:" ▼"} td.num{font-variant-numeric:tabular-nums}
 table.apart{background:#fcfcfd} section.apart-group{border-left:3px solid #cbd5e0;padding-left:.8em;margin-top:1em}

@@ -179,10 +179,19 @@ def rescore_entry(entry: dict[str, Any], predictions: list[str], dataset: str, *
         if found != digest:
             raise GroupbenchError(f"{path}: not the predictions the entry was scored from (their digest differs)")
     results = [protocols.score(path, dataset, device=device)[0] for path in predictions]
-    protocol = results[0]["protocol"]
+    protocol = protocols.get(data["id"], data.get("params"))
     before = ", ".join(f"{name} {m['mean']:.4f}" for name, m in entry["metrics"].items())
-    note = (f"Rescored under the {protocol['name']} protocol from the same predictions (digests checked); scored before on "
+    note = (f"Rescored under the {protocol.name} protocol from the same predictions (digests checked); scored before on "
             f"{data['images']:,} images with {_conventions_text(entry)}: {before}.")
+    if results[0]["images_scored"] < results[0]["dataset"]["images"] and data["images"] == results[0]["dataset"]["images"]:
+        from groupbench.scoring import score_file, parse_metric_key
+
+        metric = parse_metric_key(protocol.primary)[0]
+        whole = [score_file(path, dataset, split=results[0]["dataset"]["split"], metrics=(metric,),
+                            conventions=protocol.conventions, device=device)[0]["metrics"][protocol.primary]["mean"]
+                 for path in predictions]
+        note += (f" The whole split ({data['images']:,} images) under the protocol's conventions: {protocol.primary} "
+                 f"{sum(whole) / len(whole):.4f}.")
     rescored = entry_from_results(
         results, method=entry["method"], variant=entry["variant"], kind=entry["kind"], source=entry["source"]["type"],
         paper=entry.get("paper"), code=entry.get("code"), submitter=entry["source"].get("submitter"), unofficial=True,
