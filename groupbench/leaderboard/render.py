@@ -475,7 +475,7 @@ def _html_table(rows: list[Row], key: str, css: str) -> str:
         notes = "".join(f"<p>{html.escape(line)}</p>" for line in row.notes)
         cells = [
             (str(rank), rank, "num"),
-            (f"{html.escape(row.entry['method'] + official)}{budget}<br>{_links(row)}", None, ""),
+            (f"{html.escape(row.entry['method'] + official)}{budget}<br>{_links(row)}", row.entry["method"], "method"),
             (html.escape(row.variant or "–"), None, ""),
             (html.escape(row.value(key)), m["mean"] if m else -math.inf, "num"),
             (f'<span title="{html.escape(target)}">{html.escape(delta or "–")}</span>', float(delta) if delta not in ("", "?") else -math.inf, "num"),
@@ -531,8 +531,10 @@ Click a column header to sort; "notes" opens an entry's notes.</p>
 """
 
 
-def _sort_text(key: float) -> str:
-    """A number as JavaScript's parseFloat reads it (infinities included)."""
+def _sort_text(key: float | str) -> str:
+    """A sort key as the page's script reads it: text, or a number as parseFloat reads it (infinities included)."""
+    if isinstance(key, str):
+        return key
     return "-Infinity" if key == -math.inf else repr(key)
 
 

@@ -46,6 +46,7 @@ class NumpyBackend:
     name = "numpy"
     xp = np
     index_dtype = np.int64
+    int32 = np.int32
     bool_dtype = np.bool_
     chunk_pixels = 1 << 20  # default pixels scored per chunk
     block_elements = 1 << 17  # grid cells per block of the expected-MI sum (fits in L2)
@@ -78,6 +79,16 @@ class NumpyBackend:
     @staticmethod
     def float64(x):
         return x.astype(np.float64, copy=False)
+
+    @staticmethod
+    def cast(x, dtype):
+        """A copy of x in dtype."""
+        return x.astype(dtype)
+
+    @staticmethod
+    def scaled(x, factor: int, dtype):
+        """x * factor as a new array of dtype, in one pass."""
+        return np.multiply(x, factor, out=np.empty(x.shape, dtype), casting="unsafe")
 
     @staticmethod
     def arange(start, stop=None, *, dtype=np.int64):

@@ -63,7 +63,7 @@ def xlogx(counts, xp):
 def cell_table(true, pred, scored, valid, backend) -> CellTable:
     """The contingency cells of R items over their scored pixels.
 
-    true, pred: (R, P) int64, >= 0 where valid; scored, valid: (R, P) bool with scored a subset of
+    true, pred: (R, P) integer ids (any integer dtype), >= 0 where valid; scored, valid: (R, P) bool with scored a subset of
     valid (pass the same array twice when every valid pixel is scored). Pixels outside `valid` are
     ignored whatever their ids; valid pixels outside `scored` only add to `segment_sizes`.
     """
@@ -79,23 +79,32 @@ def cell_table(true, pred, scored, valid, backend) -> CellTable:
     true_ids, k_true = _small_ids(true, scored, backend)
     pred_ids, k_pred = _small_ids(pred, valid, backend)
     cells_per_row = k_true * k_pred
-    keys = true_ids * k_pred
-    keys += pred_ids
-    keys += backend.arange(n_rows)[:, None] * cells_per_row
+    n_cells = n_rows * cells_per_row
     row_index = backend.arange(n_rows)[:, None]
     if cells_per_row <= DENSE_CELLS_PER_PIXEL * max(n_pixels, 1):
-        counts = _histogram(keys, scored, n_rows * cells_per_row, backend)
+        # one key per pixel, 1 + (row, true id, predicted id), in int32 while the keys fit (half the
+        # bytes of every pass); unscored pixels get key 0 (a multiplication, no branch), a bin left out
+        keys = backend.scaled(true_ids, k_pred, backend.int32 if n_cells < 2**31 - 1 else backend.index_dtype)
+        keys += pred_ids
+        keys += backend.cast(row_index * cells_per_row + 1, keys.dtype)
+        if scored is not None:
+            keys *= scored
+        counts = backend.float64(backend.bincount(keys.reshape(-1), n_cells + 1)[1:])
         dense = counts.reshape(n_rows, k_true, k_pred)
         true_sizes, pred_sizes = dense.sum(axis=2), dense.sum(axis=1)
         cell = backend.nonzero(counts)[0]
         count = counts[cell]
     else:
+        true_ids, pred_ids = backend.int64(true_ids), backend.int64(pred_ids)
+        keys = true_ids * k_pred
+        keys += pred_ids
+        keys += row_index * cells_per_row
         true_sizes = _histogram(row_index * k_true + true_ids, scored, n_rows * k_true, backend).reshape(n_rows, -1)
         pred_sizes = _histogram(row_index * k_pred + pred_ids, scored, n_rows * k_pred, backend).reshape(n_rows, -1)
         cell, count = _runs(keys.reshape(-1) if scored is None else keys[scored], backend)
     segment_sizes = pred_sizes
     if not same and not (scored is None and valid is None):
-        segment_sizes = _histogram(row_index * k_pred + pred_ids, valid, n_rows * k_pred, backend).reshape(n_rows, -1)
+        segment_sizes = _histogram(row_index * k_pred + backend.int64(pred_ids), valid, n_rows * k_pred, backend).reshape(n_rows, -1)
     row = cell // cells_per_row
     within = cell - row * cells_per_row
     true_id = within // k_pred
@@ -139,6 +148,7 @@ def _small_ids(labels, valid, backend):
     if largest < max(n_pixels, 1):
         return labels, max(largest, 0) + 1
     # rank of each id among the row's distinct ids; invalid pixels share the rank of id -1
+    labels = backend.int64(labels)
     sorted_ids, order = backend.sort_rows(labels if valid is None else xp.where(valid, labels, -1))
     is_new = backend.ones(sorted_ids.shape)
     is_new[:, 1:] = sorted_ids[:, 1:] != sorted_ids[:, :-1]

@@ -245,7 +245,7 @@ def _mean_over_frames(frame_scores, has_pixels, empty_value: float, xp):
 
 
 def _labels(labels, valid, backend, name: str):
-    """int64 labels, checked to be integers in [0, 2**63) at the valid pixels."""
+    """Integer labels (int64, or the input's own integer dtype), checked to be ids in [0, 2**63) at the valid pixels."""
     xp = backend.xp
     if backend.is_floating(labels):
         integral = (labels == xp.floor(labels)) & (labels >= 0) & (labels < 2.0**63)
@@ -255,6 +255,8 @@ def _labels(labels, valid, backend, name: str):
     if not backend.is_integer(labels):
         raise GroupbenchError(f"{name} labels must hold integer ids; got dtype {labels.dtype}")
     may_be_negative = not backend.is_small_unsigned(labels)
+    if not may_be_negative:
+        return labels  # bool or narrow unsigned: read as they are, no int64 copy
     labels = backend.int64(labels)
     # one pass when no id is negative; otherwise look at the valid pixels only
     may_be_negative = may_be_negative and math.prod(labels.shape) > 0 and int(xp.amin(labels)) < 0

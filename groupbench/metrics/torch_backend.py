@@ -14,6 +14,7 @@ class TorchBackend:
     name = "torch"
     xp = torch
     index_dtype = torch.int64
+    int32 = torch.int32
     bool_dtype = torch.bool
 
     def __init__(self, device=None):
@@ -47,6 +48,16 @@ class TorchBackend:
     @staticmethod
     def float64(x):
         return x.to(torch.float64)
+
+    @staticmethod
+    def cast(x, dtype):
+        """A copy of x in dtype."""
+        return x.to(dtype, copy=True)
+
+    @staticmethod
+    def scaled(x, factor: int, dtype):
+        """x * factor as a new tensor of dtype."""
+        return x.to(dtype, copy=True).mul_(factor)
 
     def arange(self, start, stop=None, *, dtype=torch.int64):
         if stop is None:
