@@ -268,10 +268,14 @@ def _protocols() -> list[Protocol]:
                                   defined_by=defined_by))
     found.append(Protocol("video-fg-ari", "flying-dsprites-v1", images=1000, primary="ari/spatiotemporal",
                           conventions=_FG_VISIBLE, defined_by=VIDEO))
-    for dataset, params in (("tetris-v1", {}), ("multi-dsprites-v1", {}), ("multi-dsprites-v1", {"variant": "binarized"}),
-                            ("multi-dsprites-v1", {"variant": "colored-on-colored"})):
+    for dataset, params, original in (
+        ("tetris-v1", {}, "tetrominoes"), ("multi-dsprites-v1", {}, "multi-dsprites-colored-on-grayscale"),
+        ("multi-dsprites-v1", {"variant": "binarized"}, "multi-dsprites-binarized"),
+        ("multi-dsprites-v1", {"variant": "colored-on-colored"}, "multi-dsprites-colored-on-colored"),
+    ):
         found.append(Protocol("fg-ari-320", dataset, params, images=320, primary="ari", conventions=_FG_VISIBLE,
-                              defined_by=IODINE + "; here the first 320 images of groupbench's test split"))
+                              defined_by=IODINE + "; here the first 320 images of groupbench's test split. The papers' "
+                              f"numbers, on DeepMind's own file, are under deepmind/{original}-v1"))
     for name in ("tetrominoes", "multi-dsprites-binarized", "multi-dsprites-colored-on-grayscale", "multi-dsprites-colored-on-colored"):
         found.append(Protocol("fg-ari-320", f"deepmind/{name}-v1", images=320, primary="ari", conventions=_FG_VISIBLE,
                               first_record=60_000,
