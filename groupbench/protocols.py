@@ -241,6 +241,8 @@ NEM_SEQUENCES = ("Greff, van Steenkiste & Schmidhuber 2017 (N-EM), Table 1 and S
 IODINE = ("Greff et al. 2019 (IODINE), Table 1, and after it Slot Attention (Locatello et al. 2020) and "
           "EfficientMORL (Emami et al. 2021): FG-ARI of 320 test images in DeepMind's convention (every foreground "
           "pixel, under its visible object)")
+GROUPBENCH_FG_ARI = ("groupbench (no paper protocol for these images): FG-ARI in DeepMind's convention (every "
+                     "foreground pixel, under its visible object) over the whole test split")
 VIDEO = ("groupbench (no paper numbers on this dataset): video FG-ARI over all pixels of a sequence "
          "(spatio-temporal, as SAVi and OCLF score video), every foreground pixel under its visible object")
 
@@ -282,8 +284,19 @@ def _protocols() -> list[Protocol]:
                               defined_by=IODINE + "; here records 60,000..60,319 of DeepMind's file, after the 60,000 "
                               "training records"))
     found.append(Protocol("fg-ari-320", "deepmind/clevr6-v1", images=320, primary="ari", conventions=_FG_VISIBLE,
-                          defined_by=IODINE + "; Slot Attention's 320 CLEVR6 evaluation scenes: the first 320 of the "
-                          "import's test split"))
+                          defined_by=IODINE + "; the 320 CLEVR6 evaluation scenes of Slot Attention (at most 6 objects, "
+                          "from record 70,000 on): the import's test split"))
+    found.append(Protocol("fg-ari-320", "deepmind/clevr10-v1", images=320, primary="ari", conventions=_FG_VISIBLE,
+                          defined_by=IODINE + "; the CLEVR6-to-CLEVR10 generalisation test: 320 scenes with 7-10 objects, "
+                          "the import's test split"))
+    found.append(Protocol("fg-ari-test", "deepmind/clevr-with-masks-v1", images=20_000, primary="ari",
+                          conventions=_FG_VISIBLE, defined_by=GROUPBENCH_FG_ARI + " of the uncropped scenes"))
+    found.append(Protocol("fg-ari-test", "deepmind/objects-room-v1", images=10_000, primary="ari", conventions=_FG_VISIBLE,
+                          defined_by=GROUPBENCH_FG_ARI + "; papers carve the training file differently (MONet, GENESIS; "
+                          "object-centric-library: 90k/5k/5k), so their numbers are not on these images"))
+    for name in ("six-objects", "identical-color"):
+        found.append(Protocol("fg-ari-922", f"deepmind/objects-room-{name}-v1", images=922, primary="ari",
+                              conventions=_FG_VISIBLE, defined_by=GROUPBENCH_FG_ARI + " of DeepMind's test file"))
     return found
 
 
