@@ -163,7 +163,7 @@ def rescore_entry(entry: dict[str, Any], predictions: list[str], dataset: str, *
     """
     from groupbench import protocols
     from groupbench.data import SplitReader
-    from groupbench.scoring import prediction_digest
+    from groupbench.scoring import parse_metric_key, prediction_digest, score_file
 
     data = entry["dataset"]
     recorded = entry.get("predictions") or []
@@ -184,8 +184,6 @@ def rescore_entry(entry: dict[str, Any], predictions: list[str], dataset: str, *
     note = (f"Rescored under the {protocol.name} protocol from the same predictions (digests checked); scored before on "
             f"{data['images']:,} images with {_conventions_text(entry)}: {before}.")
     if results[0]["images_scored"] < results[0]["dataset"]["images"] and data["images"] == results[0]["dataset"]["images"]:
-        from groupbench.scoring import score_file, parse_metric_key
-
         metric = parse_metric_key(protocol.primary)[0]
         whole = [score_file(path, dataset, split=results[0]["dataset"]["split"], metrics=(metric,),
                             conventions=protocol.conventions, device=device)[0]["metrics"][protocol.primary]["mean"]
@@ -204,7 +202,7 @@ def rescore_entry(entry: dict[str, Any], predictions: list[str], dataset: str, *
 
 
 def _conventions_text(entry: dict[str, Any]) -> str:
-    conventions = next(iter(entry["metrics"].values()))["conventions"]
     from groupbench.metrics.conventions import pixel_convention
 
+    conventions = next(iter(entry["metrics"].values()))["conventions"]
     return f"pixels {pixel_convention(conventions['include_background'], conventions['include_overlap'])}"
