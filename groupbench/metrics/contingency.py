@@ -60,38 +60,45 @@ def xlogx(counts, xp):
     return counts * xp.log(xp.clip(counts, 1.0, None))
 
 
-def cell_table(true, pred, scored, valid, backend) -> CellTable:
-    """The contingency cells of R items over their scored pixels.
+def cell_table(true, pred, valid, backend, background=None) -> CellTable:
+    """The contingency cells of R items over their valid pixels.
 
-    true, pred: (R, P) integer ids (any integer dtype), >= 0 where valid; scored, valid: (R, P) bool with scored a subset of
-    valid (pass the same array twice when every valid pixel is scored). Pixels outside `valid` are
-    ignored whatever their ids; valid pixels outside `scored` only add to `segment_sizes`.
+    true, pred: (R, P) integer ids (any integer dtype), >= 0 where valid; valid: (R, P) bool, or None
+    for every pixel; pixels outside it are ignored whatever their ids. background: a true id that is
+    no object: its valid pixels add to `segment_sizes` only (None: every true group is counted).
     """
     xp = backend.xp
     n_rows, n_pixels = true.shape
-    same = scored is valid
-    if bool(xp.all(scored)):
-        scored = None  # saves a pass over the pixels wherever the mask would be applied
-    if same:
-        valid = scored
-    elif valid is not None and bool(xp.all(valid)):
-        valid = None
-    true_ids, k_true = _small_ids(true, scored, backend)
+    if valid is not None and bool(xp.all(valid)):
+        valid = None  # saves a pass over the pixels wherever the mask would be applied
+    true_ids, k_true = _small_ids(true, valid, backend)
     pred_ids, k_pred = _small_ids(pred, valid, backend)
+    dense = k_true * k_pred <= DENSE_CELLS_PER_PIXEL * max(n_pixels, 1)
+    scored, drop = valid, None
+    if background is not None:
+        if dense and true_ids is true:  # ids kept as they are: the background is row `background` of the table
+            drop = background if 0 <= background < k_true else None
+        else:  # leave the background's pixels out of the true groups, count the segments apart
+            scored = (true != background) if valid is None else valid & (true != background)
+            true_ids, k_true = _small_ids(true, scored, backend)
+            dense = k_true * k_pred <= DENSE_CELLS_PER_PIXEL * max(n_pixels, 1)
     cells_per_row = k_true * k_pred
     n_cells = n_rows * cells_per_row
     row_index = backend.arange(n_rows)[:, None]
-    if cells_per_row <= DENSE_CELLS_PER_PIXEL * max(n_pixels, 1):
+    if dense:
         # one key per pixel, 1 + (row, true id, predicted id), in int32 while the keys fit (half the
-        # bytes of every pass); unscored pixels get key 0 (a multiplication, no branch), a bin left out
+        # bytes of every pass); pixels not counted get key 0 (a multiplication, no branch), a bin left out
         keys = backend.scaled(true_ids, k_pred, backend.int32 if n_cells < 2**31 - 1 else backend.index_dtype)
         keys += pred_ids
         keys += backend.cast(row_index * cells_per_row + 1, keys.dtype)
         if scored is not None:
             keys *= scored
         counts = backend.float64(backend.bincount(keys.reshape(-1), n_cells + 1)[1:])
-        dense = counts.reshape(n_rows, k_true, k_pred)
-        true_sizes, pred_sizes = dense.sum(axis=2), dense.sum(axis=1)
+        table = counts.reshape(n_rows, k_true, k_pred)
+        segment_sizes = table.sum(axis=1)
+        if drop is not None:
+            table[:, drop, :] = 0.0  # the background is no object (counts is a view of table)
+        true_sizes, pred_sizes = table.sum(axis=2), table.sum(axis=1)
         cell = backend.nonzero(counts)[0]
         count = counts[cell]
     else:
@@ -102,8 +109,8 @@ def cell_table(true, pred, scored, valid, backend) -> CellTable:
         true_sizes = _histogram(row_index * k_true + true_ids, scored, n_rows * k_true, backend).reshape(n_rows, -1)
         pred_sizes = _histogram(row_index * k_pred + pred_ids, scored, n_rows * k_pred, backend).reshape(n_rows, -1)
         cell, count = _runs(keys.reshape(-1) if scored is None else keys[scored], backend)
-    segment_sizes = pred_sizes
-    if not same and not (scored is None and valid is None):
+        segment_sizes = pred_sizes
+    if scored is not valid and drop is None:
         segment_sizes = _histogram(row_index * k_pred + backend.int64(pred_ids), valid, n_rows * k_pred, backend).reshape(n_rows, -1)
     row = cell // cells_per_row
     within = cell - row * cells_per_row
@@ -134,7 +141,7 @@ def summarize(table: CellTable, backend) -> ContingencySummary:
 
 def contingency_summary(true, pred, valid, backend) -> ContingencySummary:
     """Summaries of the contingency tables of R items over their valid pixels (see `cell_table`)."""
-    return summarize(cell_table(true, pred, valid, valid, backend), backend)
+    return summarize(cell_table(true, pred, valid, backend), backend)
 
 
 def _small_ids(labels, valid, backend):

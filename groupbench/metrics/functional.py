@@ -194,18 +194,18 @@ def _iter_scores(true, pred, valid, options: _Options, backend, chunk_size):
 def _score_chunk(true, pred, valid, options: _Options, backend) -> Scores:
     xp = backend.xp
     true, pred = backend.asarray(true), backend.asarray(pred)
-    valid = backend.ones(true.shape) if valid is None else backend.asarray(valid) != 0
     if options.frames == "skip-first":
-        true, pred, valid = true[:, 1:], pred[:, 1:], valid[:, 1:]
+        true, pred = true[:, 1:], pred[:, 1:]
+    if valid is not None:
+        valid = backend.asarray(valid)[:, 1:] if options.frames == "skip-first" else backend.asarray(valid)
+        valid = valid != 0
     true = _labels(true, valid, backend, "true")
     pred = _labels(pred, valid, backend, "pred")
-    scored = valid if options.background is None else valid & (true != options.background)
     n_items = true.shape[0]
     per_frame = options.sequence_mode == "per-frame"
     rows = (n_items * true.shape[1], true.shape[2]) if per_frame else (n_items, math.prod(true.shape[1:]))
-    scored_rows = scored.reshape(rows)
-    table = cell_table(true.reshape(rows), pred.reshape(rows), scored_rows,
-                       scored_rows if options.background is None else valid.reshape(rows), backend)
+    table = cell_table(true.reshape(rows), pred.reshape(rows), None if valid is None else valid.reshape(rows), backend,
+                       background=options.background)
     values = {}
     partition = [m for m in options.metrics if m in PARTITION_METRICS]
     if partition or not options.metrics:
@@ -245,23 +245,24 @@ def _mean_over_frames(frame_scores, has_pixels, empty_value: float, xp):
 
 
 def _labels(labels, valid, backend, name: str):
-    """Integer labels (int64, or the input's own integer dtype), checked to be ids in [0, 2**63) at the valid pixels."""
+    """Integer labels (int64, or the input's own narrow unsigned dtype), checked to be ids in
+    [0, 2**63) at the valid pixels (valid None: every pixel)."""
     xp = backend.xp
     if backend.is_floating(labels):
         integral = (labels == xp.floor(labels)) & (labels >= 0) & (labels < 2.0**63)
-        if bool(xp.any(valid & ~integral)):
+        if bool(xp.any(~integral if valid is None else valid & ~integral)):
             raise GroupbenchError(f"{name} labels must be integer ids >= 0 at valid pixels; found other values")
-        return backend.int64(xp.where(valid, labels, 0))
+        return backend.int64(labels if valid is None else xp.where(valid, labels, 0))
     if not backend.is_integer(labels):
         raise GroupbenchError(f"{name} labels must hold integer ids; got dtype {labels.dtype}")
-    may_be_negative = not backend.is_small_unsigned(labels)
-    if not may_be_negative:
+    if backend.is_small_unsigned(labels):
         return labels  # bool or narrow unsigned: read as they are, no int64 copy
     labels = backend.int64(labels)
     # one pass when no id is negative; otherwise look at the valid pixels only
-    may_be_negative = may_be_negative and math.prod(labels.shape) > 0 and int(xp.amin(labels)) < 0
-    if may_be_negative and bool(xp.any(valid & (labels < 0))):
-        raise GroupbenchError(f"{name} labels must be ids in [0, 2**63) at valid pixels; found negative values")
+    if math.prod(labels.shape) and int(xp.amin(labels)) < 0:
+        negative = labels < 0
+        if bool(xp.any(negative if valid is None else valid & negative)):
+            raise GroupbenchError(f"{name} labels must be ids in [0, 2**63) at valid pixels; found negative values")
     return labels
 
 

@@ -57,25 +57,37 @@ def overlap_scores(table: CellTable, metrics, backend) -> dict:
 def _matched_iou_sums(table: CellTable, iou, objects, backend):
     """(R,) the largest sum of IoUs over one-to-one matchings of each item's objects to its segments.
 
-    Only intersecting (object, segment) pairs can add to the sum, and for each object only its m
-    best segments can matter (with m objects, an optimal matching can always be changed to use one of
-    them: the other m - 1 objects take at most m - 1 of them). So each item's matrix has at most m
-    rows and m**2 columns, whatever the number of predicted ids.
+    The sum of each object's best IoU bounds it from above, and reaches it when no two objects have
+    the same best segment: then that is the answer (most items of a good segmentation). Only the
+    other items go through the Hungarian method. There, only intersecting (object, segment) pairs
+    can add to the sum, and for each object only its m best segments can matter (with m objects, an
+    optimal matching can always be changed to use one of them: the other m - 1 objects take at most
+    m - 1 of them), so each item's matrix has at most m rows and m**2 columns, whatever the number of
+    predicted ids.
     """
     xp = backend.xp
     n_rows, k_true = table.true_sizes.shape
+    k_pred = table.pred_sizes.shape[1]
     if iou.shape[0] == 0:
         return backend.zeros((n_rows,))
-    # objects ranked by IoU within each (item, object): keep the first m of each
+    # cells ranked by IoU within each (item, object); rank 0 is the object's best segment
     group = table.row * k_true + table.true_id
     order = backend.argsort(-iou)
     order = order[backend.argsort(group[order])]
-    group, rank = group[order], _rank_in_runs(group[order], backend)
-    keep = order[rank < objects[table.row[order]]]
+    rank = _rank_in_runs(group[order], backend)
+    best = order[rank == 0]
+    matched = backend.bincount(table.row[best], n_rows, weights=iou[best])
+    best_key = backend.sort(table.row[best] * k_pred + table.pred_id[best])
+    shared = best_key[1:][best_key[1:] == best_key[:-1]] // k_pred  # items where two objects share a best segment
+    if shared.shape[0] == 0:
+        return matched
+    conflict = backend.zeros((n_rows,), dtype=backend.bool_dtype)
+    conflict[shared] = True
+    keep = order[(rank < objects[table.row[order]]) & conflict[table.row[order]]]
+    item_index = xp.cumsum(conflict, 0) - 1  # the conflicting items, numbered 0..
     row, true_id, pred_id, weight = table.row[keep], table.true_id[keep], table.pred_id[keep], iou[keep]
     # compact the objects and the kept segments of each item to 0..m-1 and 0..columns-1
     object_index = (xp.cumsum(table.true_sizes > 0, 1) - 1)[row, true_id]
-    k_pred = table.pred_sizes.shape[1]
     order = backend.argsort(row * k_pred + pred_id)
     row, object_index, pred_id, weight = row[order], object_index[order], pred_id[order], weight[order]
     key = row * k_pred + pred_id
@@ -88,11 +100,13 @@ def _matched_iou_sums(table: CellTable, iou, objects, backend):
     starts = backend.nonzero(row_start)[0]
     first_of_row[row[starts]] = segment_number[starts]
     column = segment_number - first_of_row[row]
-    n_objects = int(xp.amax(objects))
+    n_items = int(xp.amax(item_index)) + 1
+    n_objects = int(xp.amax(objects[shared]))
     n_columns = max(int(xp.amax(column)) + 1, n_objects)
-    weights = backend.zeros((n_rows, n_objects, n_columns))
-    weights[row, object_index, column] = weight
-    return max_weight_sums(weights, backend)
+    weights = backend.zeros((n_items, n_objects, n_columns))
+    weights[item_index[row], object_index, column] = weight
+    matched[conflict] = max_weight_sums(weights, backend)
+    return matched
 
 
 def _rank_in_runs(keys, backend):
