@@ -206,12 +206,16 @@ def find(dataset_id: str, params: dict[str, Any] | None = None) -> Protocol | No
     return PROTOCOLS.get(configuration_label(dataset_id, params))
 
 
-def score(predictions: str | Path, dataset: str | Path, *, protocol: Protocol | None = None, device: str = "cpu"):
+def score(predictions: str | Path, dataset: str | Path, *, protocol: Protocol | None = None, device: str = "cpu",
+          allow_fewer: bool = False):
     """Score a predictions file under the protocol of the dataset file's configuration (or the one given).
 
     Predictions cover the split that holds the protocol's images, from its first image, or exactly
-    the protocol's images. Returns (results, per-image table) as `groupbench.scoring.score_file`,
-    with ``results["protocol"]`` (the protocol) and ``results["headline"]`` (its primary score).
+    the protocol's images. A file whose split holds fewer images than the protocol scores is
+    refused, unless ``allow_fewer``: then all its images are scored with the protocol's metrics and
+    conventions (a small test set; the board shows such a result apart). Returns (results, per-image
+    table) as `groupbench.scoring.score_file`, with ``results["protocol"]`` (the protocol) and
+    ``results["headline"]`` (its primary score).
     """
     from groupbench.format import file_metadata, open_file
 
@@ -221,9 +225,15 @@ def score(predictions: str | Path, dataset: str | Path, *, protocol: Protocol | 
     protocol = protocol or get(meta["dataset"], meta["params"])
     if protocol.label != label:
         raise GroupbenchError(f"{dataset} is {label}; the {protocol.name} protocol is for {protocol.label}")
-    split, first = protocol.locate(dataset)
+    try:
+        split, first = protocol.locate(dataset)
+        count = protocol.images
+    except GroupbenchError:
+        if not allow_fewer or protocol.first_record is not None:
+            raise
+        split, first, count = protocol.split, 0, None
     results, table = score_file(predictions, dataset, split=split, metrics=protocol.metrics,
-                                conventions=protocol.conventions, device=device, first=first, count=protocol.images)
+                                conventions=protocol.conventions, device=device, first=first, count=count)
     results["protocol"] = protocol.record()
     results["headline"] = {"metric": protocol.primary, **results["metrics"][protocol.primary]}
     return results, table

@@ -104,21 +104,36 @@ def test_a_split_smaller_than_the_protocol_is_refused(small_file, tmp_path):
 
 def test_the_nem_protocol_scores_as_nem_did(small_file, tmp_path):
     """The headline of the flying protocols is N-EM's own sequence score: per-frame AMI over frames
-    1..T-1, max normaliser, background and overlap left out (the ad hoc function the runs used)."""
-    from groupbench.baselines.runs import nem_per_frame_ami
+    1..T-1 (the frames its steps predict), max normaliser, background and overlap left out, averaged
+    over frames and then sequences; here against scikit-learn, frame by frame."""
+    from sklearn.metrics import adjusted_mutual_info_score
 
     path = small_file("flying-shapes-v1")
     with SplitReader(path, "test") as reader:
-        truth = reader.group["labels"][:].astype(np.int64)
+        truth, overlap = reader.group["labels"][:].astype(np.int64), reader.group["overlap"][:]
     rng = np.random.default_rng(1)
     labels = np.where(rng.random(truth.shape) < 0.25, rng.integers(0, 3, truth.shape), truth)
     labels[:, 0] = labels[:, 1]  # as N-EM's predictions: frame 0 gets the assignment of step 1
     write_predictions(tmp_path / "pred.h5", labels)
-    protocol = dataclasses.replace(protocols.get("flying-shapes-v1"), images=len(truth), metrics=("ami",))
-    results, _ = protocols.score(tmp_path / "pred.h5", path, protocol=protocol)
-    assert results["headline"]["metric"] == "ami/per-frame/skip-first"
-    assert results["headline"]["mean"] == pytest.approx(nem_per_frame_ami(tmp_path / "pred.h5", path), abs=1e-12)
+    nem = [np.mean([adjusted_mutual_info_score(t[(t != 0) & ~o], p[(t != 0) & ~o], average_method="max")
+                    for t, o, p in zip(ts[1:], os[1:], ps[1:]) if ((t != 0) & ~o).any()])
+           for ts, os, ps in zip(truth[:40], overlap[:40], labels[:40])]
+    protocol = dataclasses.replace(protocols.get("flying-shapes-v1"), images=40, metrics=("ami",))
+    results, table = protocols.score(tmp_path / "pred.h5", path, protocol=protocol)
+    assert results["headline"]["metric"] == "ami/per-frame/skip-first" and results["images_scored"] == 40
+    np.testing.assert_allclose(table["ami/per-frame/skip-first"], nem, atol=1e-9)
+    assert results["headline"]["mean"] == pytest.approx(np.mean(nem), abs=1e-12)
     assert results["metrics"]["ami/per-frame"]["mean"] != pytest.approx(results["headline"]["mean"], abs=1e-6)
+
+
+def test_a_small_test_set_is_scored_whole_when_asked(small_file, tmp_path):
+    """allow_fewer: a split smaller than the protocol's images is scored whole with its metrics and
+    conventions (reproductions on small data); the board then shows the result apart."""
+    with SplitReader(small_file("tetris-v1"), "test") as reader:
+        np.save(tmp_path / "p.npy", reader.group["labels"][:])
+    results, _ = protocols.score(tmp_path / "p.npy", small_file("tetris-v1"), allow_fewer=True)
+    assert results["images_scored"] == 200 and results["conventions"]["pixels"] == "fg-visible"
+    assert results["headline"]["mean"] == 1.0 and results["protocol"]["images"] == 320
 
 
 def test_differences_name_what_departs_from_the_protocol():
