@@ -1,6 +1,7 @@
-"""Importing an official-format Tetrominoes TFRecord file: records/s and peak memory.
+"""Importing official-format Tetrominoes and CLEVR TFRecord files: records/s and peak memory.
 
-Run: pytest benchmarks/bench_import.py --benchmark-enable. Figures: docs/benchmarks.md ("Import").
+Run: pytest benchmarks/bench_import.py --benchmark-enable. Figures: docs/benchmarks.md ("Import")
+and docs/deepmind.md (CLEVR).
 The file is written here in the layout of DeepMind's tetrominoes_train.tfrecords (one gzip stream
 at zlib's default level 6, as TensorFlow writes; one-byte strings per image and mask value; float32
 factors), with scenes of the tetris-v1 generator. Memory is the peak RSS (VmHWM) of a fresh
@@ -13,12 +14,14 @@ import gzip
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import google_crc32c
 import numpy as np
 import pytest
 
 from groupbench import registry
+from groupbench.importers import Selection
 from groupbench.importers.deepmind import import_deepmind
 from groupbench.seeding import CounterRandom, split_key
 
@@ -53,6 +56,27 @@ def _float_feature(values: np.ndarray) -> bytes:
     return _field(2, _field(1, np.ascontiguousarray(values, "<f4").tobytes()))
 
 
+def _record(features: dict[str, bytes]) -> bytes:
+    """One framed TFRecord record of a tf.train.Example with these features."""
+    payload = _field(1, b"".join(_field(1, _field(1, k.encode()) + _field(2, v)) for k, v in features.items()))
+    header = struct.pack("<Q", len(payload))
+    return (header + struct.pack("<I", _masked(google_crc32c.value(header))) + payload
+            + struct.pack("<I", _masked(google_crc32c.value(payload))))
+
+
+def _peak_rss_mb(script: str, *args) -> int:
+    """VmHWM of a fresh process running ``script`` (which prints it, in kB), in MB."""
+    result = subprocess.run([sys.executable, "-c", script, *map(str, args)], check=True, capture_output=True, text=True)
+    return int(result.stdout.split()[-1]) // 1024
+
+
+def _rate(benchmark, records: int, source) -> None:
+    benchmark.extra_info["records"] = records
+    benchmark.extra_info["file_mb"] = round(source.stat().st_size / 1e6, 1)
+    if benchmark.stats is not None:
+        benchmark.extra_info["records_per_s"] = round(records / benchmark.stats.stats.mean, 1)
+
+
 def write_tetrominoes(path, n: int) -> None:
     spec = registry.get("tetris-v1")
     params = spec.resolve_params()
@@ -73,10 +97,7 @@ def write_tetrominoes(path, n: int) -> None:
             for i in range(len(entity)):
                 features = {"image": _bytes_feature(batch.images[i]), "mask": _bytes_feature(entity[i])}
                 features.update({name: _float_feature(value[i]) for name, value in floats.items()})
-                payload = _field(1, b"".join(_field(1, _field(1, k.encode()) + _field(2, v)) for k, v in features.items()))
-                header = struct.pack("<Q", len(payload))
-                sink.write(header + struct.pack("<I", _masked(google_crc32c.value(header))) + payload
-                           + struct.pack("<I", _masked(google_crc32c.value(payload))))
+                sink.write(_record(features))
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +113,7 @@ def test_import_tetrominoes(benchmark, tfrecord, tmp_path):
         import_deepmind, args=(tfrecord, "tetrominoes", out),
         kwargs={"splits": SPLITS, "overwrite": True, "progress": False}, rounds=3, iterations=1,
     )
-    benchmark.extra_info["records"] = RECORDS
-    benchmark.extra_info["file_mb"] = round(tfrecord.stat().st_size / 1e6, 1)
-    if benchmark.stats is not None:
-        benchmark.extra_info["records_per_s"] = round(RECORDS / benchmark.stats.stats.mean)
+    _rate(benchmark, RECORDS, tfrecord)
 
 
 PEAK_RSS = """
@@ -113,12 +131,100 @@ def test_import_peak_memory(benchmark, tfrecord, tmp_path, records):
     """Peak RSS of a process importing 1x and 4x the records: it must not grow with them."""
 
     def run():
-        result = subprocess.run(
-            [sys.executable, "-c", PEAK_RSS, str(tfrecord), str(tmp_path / "m.h5"), str(records)],
-            check=True, capture_output=True, text=True,
-        )
+        peak = _peak_rss_mb(PEAK_RSS, tfrecord, tmp_path / "m.h5", records)
         (tmp_path / "m.h5").unlink()
-        return int(result.stdout.split()[-1]) // 1024
+        return peak
+
+    peak_mb = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info["records"] = records
+    benchmark.extra_info["peak_rss_mb"] = peak_mb
+
+
+# --- CLEVR (with masks) -----------------------------------------------------------------------
+
+CLEVR_RECORDS = 800
+"""Records of the synthetic CLEVR file: 3.2 MB each before compression, as DeepMind's."""
+CLEVR_SMOKE = 40
+"""Records in smoke runs (benchmarks disabled, as in CI)."""
+
+
+def _smoke(config) -> bool:
+    return config.getoption("benchmark_disable") and not config.getoption("benchmark_enable")
+
+
+def write_clevr(path, n: int, seed: int = 0) -> None:
+    """n records in the layout of clevr_with_masks_train.tfrecords: 240x320 scenes of 1-10 rectangles,
+    11 one-hot entity masks, float factors and one-byte codes, one gzip stream at level 6."""
+    rng = np.random.default_rng(seed)
+    entities = np.arange(11)[:, None, None]
+    with gzip.open(path, "wb", compresslevel=6) as sink:
+        for _ in range(n):
+            count = int(rng.integers(1, 11))
+            owner = np.zeros((240, 320), np.int64)
+            for k in range(1, count + 1):
+                top, left = rng.integers(0, 200), rng.integers(0, 280)
+                owner[top : top + rng.integers(10, 40), left : left + rng.integers(10, 40)] = k
+            colours = rng.integers(0, 256, (11, 3), dtype=np.uint8)
+            visibility = (np.arange(11) <= count).astype(np.float32)
+            features = {
+                "image": _bytes_feature(colours[owner]),
+                "mask": _bytes_feature((owner[None] == entities).astype(np.uint8) * 255),
+                "visibility": _float_feature(visibility),
+                "pixel_coords": _float_feature(rng.random((11, 3), dtype=np.float32) * visibility[:, None]),
+            }
+            for name in ("x", "y", "z", "rotation"):
+                features[name] = _float_feature(rng.random(11, dtype=np.float32) * visibility)
+            for name in ("color", "material", "shape", "size"):
+                features[name] = _bytes_feature(rng.integers(1, 9, 11).astype(np.uint8) * (visibility > 0))
+            sink.write(_record(features))
+
+
+def clevr6_selection(n: int) -> Selection:
+    """CLEVR6's carving scaled to n records: train from the first 70%, 10% test, valid the rest."""
+    return Selection(evaluation_from=n * 7 // 10, test=n // 10, valid=None)
+
+
+@pytest.fixture(scope="module")
+def clevr_file(request, tmp_path_factory):
+    """(path, records) of the synthetic CLEVR file."""
+    path = tmp_path_factory.mktemp("clevr") / "clevr_with_masks_train.tfrecords"
+    records = CLEVR_SMOKE if _smoke(request.config) else CLEVR_RECORDS
+    write_clevr(path, records)
+    return path, records
+
+
+def test_import_clevr6(benchmark, clevr_file, tmp_path):
+    """Both passes over the file (checking and counting objects, converting), crop and resize included."""
+    path, records = clevr_file
+    benchmark.pedantic(
+        import_deepmind, args=(path, "clevr6", tmp_path / "c.h5"),
+        kwargs={"selection": clevr6_selection(records), "overwrite": True, "progress": False}, rounds=1, iterations=1,
+    )
+    _rate(benchmark, records, path)
+
+
+CLEVR_PEAK_RSS = """
+import sys
+sys.path.insert(0, sys.argv[4])
+from bench_import import clevr6_selection
+from groupbench.importers.deepmind import import_deepmind
+n = int(sys.argv[3])
+import_deepmind(sys.argv[1], "clevr6", sys.argv[2], selection=clevr6_selection(n), limit=n, progress=False)
+status = open("/proc/self/status").read()
+print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+"""
+
+
+@pytest.mark.parametrize("share", [4, 1])
+def test_import_clevr6_peak_memory(benchmark, clevr_file, tmp_path, share):
+    """Peak RSS of a process importing CLEVR6 from 1x and 4x the records: it must not grow with them."""
+    path, records = clevr_file
+    records //= share
+
+    def run():
+        peak = _peak_rss_mb(CLEVR_PEAK_RSS, path, tmp_path / "m.h5", records, Path(__file__).parent)
+        (tmp_path / "m.h5").unlink()
+        return peak
 
     peak_mb = benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info["records"] = records

@@ -1,7 +1,8 @@
-"""End-to-end scoring of a predictions file: read, mask, AMI + ARI, summaries (one process).
+"""End-to-end scoring of a predictions file: read, mask, every metric, summaries (one process).
 
 10,000 test images of 64x64 with 6 objects (shapes-v1 with size=64, num_objects=6), predictions
-= ground truth with 20% of pixels relabelled. Run: pytest benchmarks/bench_score.py --benchmark-enable.
+= ground truth with 20% of pixels relabelled; scored for ARI and AMI only, and for all seven
+metrics (`groupbench score`'s default). Run: pytest benchmarks/bench_score.py --benchmark-enable.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pytest
 
 from groupbench.data import SplitReader
 from groupbench.generation import generate
+from groupbench.metrics import METRICS
 from groupbench.scoring import score_file
 
 IMAGES = 10_000
@@ -32,9 +34,10 @@ def scored_files(tmp_path_factory):
     return dataset, folder / "pred.npy"
 
 
-def test_score_10k_images_64x64(benchmark, scored_files):
+@pytest.mark.parametrize("metrics", [("ari", "ami"), METRICS], ids=["ari-ami", "every-metric"])
+def test_score_10k_images_64x64(benchmark, scored_files, metrics):
     dataset, pred = scored_files
-    results, _ = benchmark.pedantic(score_file, args=(pred, dataset), rounds=3, iterations=1)
-    assert results["images_scored"] == IMAGES
+    results, _ = benchmark.pedantic(score_file, args=(pred, dataset), kwargs={"metrics": metrics}, rounds=3, iterations=1)
+    assert results["images_scored"] == IMAGES and set(results["metrics"]) == set(metrics)
     if benchmark.stats is not None:
         benchmark.extra_info["images_per_s"] = round(IMAGES / benchmark.stats.stats.mean)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -11,19 +12,10 @@ import numpy as np
 import torch
 
 from groupbench.errors import GroupbenchError
-from groupbench.format import SplitLayout, file_metadata, layout_of, open_file, split_names
+from groupbench.format import SplitLayout, file_metadata, isal_zlib, layout_of, open_split, read, unreadable
 
 CHUNK_CACHE_BYTES = 16 * 1024 * 1024
 """HDF5 chunk cache per open file, so reads in index order decompress each chunk once."""
-
-
-def _open_split(path: str | Path, split: str) -> tuple[h5py.File, h5py.Group]:
-    handle = open_file(path)
-    if split not in handle:
-        available = ", ".join(split_names(handle)) or "none"
-        handle.close()
-        raise GroupbenchError(f"{path}: no split '{split}' (splits: {available})")
-    return handle, handle[split]
 
 
 class SplitReader:
@@ -36,7 +28,7 @@ class SplitReader:
 
     def __init__(self, path: str | Path, split: str = "test"):
         self.path, self.split = Path(path), split
-        self.file, self.group = _open_split(path, split)
+        self.file, self.group = open_split(path, split)
         self.meta: dict[str, Any] = file_metadata(self.file)
         self.layout: SplitLayout = layout_of(self.group)
         self.paths = list(self.layout.arrays(0))
@@ -57,12 +49,12 @@ class SplitReader:
             if not -len(self) <= index < len(self):
                 raise IndexError(f"index {index} out of range for {len(self)} samples")
             index = int(index) % len(self)
-            return {p: self.group[p][index] for p in self.paths}
+            return {p: read(self.group[p], index) for p in self.paths}
         if isinstance(index, slice):
-            return {p: self.group[p][index] for p in self.paths}
+            return {p: read(self.group[p], index) for p in self.paths}
         order = np.asarray(index, dtype=np.int64)
         unique, inverse = np.unique(order, return_inverse=True)
-        return {p: self.group[p][unique][inverse] for p in self.paths}
+        return {p: read(self.group[p], unique)[inverse] for p in self.paths}
 
     def close(self) -> None:
         self.file.close()
@@ -72,6 +64,57 @@ class SplitReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class SampleReader:
+    """Sample i of one stored array, read by inflating its chunk directly (ISA-L), only as far as needed.
+
+    About 3x faster than h5py indexing for one sample at a time, as a DataLoader reads: HDF5's
+    selection machinery and zlib cost more than ISA-L on the chunk itself, and a random read
+    inflates half a chunk on average. The chunk last read stays open, so reads in index order
+    inflate each chunk once. Arrays stored otherwise than chunked along N with gzip alone (files
+    not written by groupbench) are read through h5py.
+    """
+
+    def __init__(self, dataset: h5py.Dataset):
+        self.dataset = dataset
+        self.row_shape = dataset.shape[1:]
+        self.row_items = math.prod(self.row_shape)
+        self.row_bytes = self.row_items * dataset.dtype.itemsize
+        self.zeros = (0,) * len(self.row_shape)
+        chunks = dataset.chunks
+        self.direct = (
+            chunks is not None
+            and chunks[1:] == self.row_shape
+            and dataset.compression == "gzip"
+            and dataset.id.get_create_plist().get_nfilters() == 1
+        )
+        self.chunk_length = chunks[0] if chunks else 1
+        self.start = -1
+        self.inflated = b""
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not self.direct:
+            return read(self.dataset, index)
+        start = index - index % self.chunk_length
+        if start != self.start:
+            mask, data = self.dataset.id.read_direct_chunk((start, *self.zeros))
+            if mask:  # a filter was skipped for this chunk: let HDF5 decode it
+                return read(self.dataset, index)
+            self.start, self.inflater, self.pending, self.inflated = start, isal_zlib.decompressobj(), data, b""
+        end = (index - start + 1) * self.row_bytes
+        if len(self.inflated) < end:
+            try:
+                self.inflated += self.inflater.decompress(self.pending, end - len(self.inflated))
+            except isal_zlib.error:
+                self.start = -1
+                raise unreadable(self.dataset, f"the chunk holding sample {index} does not inflate") from None
+            self.pending = self.inflater.unconsumed_tail
+            if len(self.inflated) < end:
+                self.start = -1
+                raise unreadable(self.dataset, f"the chunk holding sample {index} is short")
+        row = np.frombuffer(self.inflated, self.dataset.dtype, count=self.row_items, offset=end - self.row_bytes)
+        return row.reshape(self.row_shape).astype(self.dataset.dtype.newbyteorder("="))
 
 
 class GroupingDataset(torch.utils.data.Dataset):
@@ -89,17 +132,17 @@ class GroupingDataset(torch.utils.data.Dataset):
         with SplitReader(path, split) as reader:
             self.length = len(reader)
             self.meta, self.layout = reader.meta, reader.layout
-        self._arrays: dict[str, h5py.Dataset] | None = None
+        self._arrays: dict[str, SampleReader] | None = None
         self._pid: int | None = None
 
     def __len__(self) -> int:
         return self.length
 
-    def _open(self) -> dict[str, h5py.Dataset]:
+    def _open(self) -> dict[str, SampleReader]:
         """The split's arrays, opened once in each process that reads (DataLoader workers too)."""
         if self._arrays is None or self._pid != os.getpid():
             group = h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)[self.split]
-            self._arrays = {path: group[path] for path in self.layout.arrays(0)}
+            self._arrays = {path: SampleReader(group[path]) for path in self.layout.arrays(0)}
             self._pid = os.getpid()
         return self._arrays
 

@@ -28,14 +28,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import h5py
 import numpy as np
 
 from groupbench.errors import GroupbenchError
-from groupbench.format import file_metadata, open_file, split_names
-from groupbench.writer import atomic_output
+from groupbench.format import file_metadata, layout_of, open_file, read, split_names
+from groupbench.progress import progress_bar
+from groupbench.writer import check_output, hdf5_output
 
 LAYOUTS = {
     # layout: (output group -> source splits, in order), (image, label, overlap dataset names)
@@ -68,7 +68,7 @@ def _targets(handle: h5py.File, splits: tuple[str, ...]) -> np.ndarray | None:
         factors = handle[split].get("factors")
         if factors is None or "digit" not in factors:
             return None
-        parts.append(np.asarray(factors["digit"][:], dtype=np.int64))
+        parts.append(np.asarray(read(factors["digit"]), dtype=np.int64))
     digits = np.concatenate(parts)
     if digits.ndim != 2:
         return None
@@ -83,21 +83,25 @@ def export(
     layout: str,
     out: str | Path,
     overwrite: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: bool | None = False,
 ) -> ExportReport:
-    """Write the splits of groupbench file ``path`` to ``out`` in ``layout`` (binding or nem)."""
+    """Write the splits of groupbench file ``path`` to ``out`` in ``layout`` (binding or nem).
+
+    ``out`` may not be ``path``, nor an existing file unless ``overwrite`` (`check_output`);
+    ``progress`` as in `groupbench.progress.progress_bar`.
+    """
     if layout not in LAYOUTS:
         raise GroupbenchError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    out = Path(out)
-    if out.exists() and not out.is_dir() and not overwrite:
-        raise GroupbenchError(f"{out} exists; pass --overwrite to replace it or choose another --out")
-    if Path(path).resolve() == out.resolve():
-        raise GroupbenchError(f"{out}: the export would replace its own source; choose another --out")
+    out = check_output(out, overwrite=overwrite, inputs=[path])
     mapping, (image_name, label_name, overlap_name) = LAYOUTS[layout]
     report = ExportReport()
     with open_file(path) as source:
         file_metadata(source)  # refuses incomplete files
-        present = split_names(source)
+        present = []  # splits with samples: an empty one (a shard's) is as good as absent
+        for split in split_names(source):
+            layout_of(source[split])  # a damaged split: one error naming the array
+            if source[split]["images"].shape[0]:
+                present.append(split)
         used = {s for splits in mapping.values() for s in splits}
         report.skipped_splits = [s for s in present if s not in used]
         plan = {}
@@ -123,9 +127,12 @@ def export(
                 report.frames = images.shape[1] if images.ndim == 5 else 1
         if len(shapes) > 1:
             raise GroupbenchError(f"{path}: splits have different image shapes {sorted(shapes)}; cannot share one file")
-        with atomic_output(out) as tmp, h5py.File(tmp, "w") as sink:
+        total = sum(source[s]["images"].shape[0] for splits in plan.values() for s in splits)
+        with hdf5_output(out, overwrite=overwrite, inputs=[path]) as sink, progress_bar(
+            total, f"export {layout}", unit="img", show=progress
+        ) as bar:
             for group, splits in plan.items():
-                n = _write_group(source, splits, sink.create_group(group), image_name, label_name, overlap_name, progress)
+                n = _write_group(source, splits, sink.create_group(group), image_name, label_name, overlap_name, bar, sink.check_written)
                 if layout == "binding":
                     targets = _targets(source, splits)
                     if targets is not None:
@@ -139,7 +146,7 @@ def rows_per_read(frames: int) -> int:
     return max(CHUNK_SAMPLES, ROWS_PER_READ // frames // CHUNK_SAMPLES * CHUNK_SAMPLES)
 
 
-def _write_group(source, splits, group, image_name, label_name, overlap_name, progress) -> int:
+def _write_group(source, splits, group, image_name, label_name, overlap_name, bar, check_written) -> int:
     first = source[splits[0]]["images"]
     sequence = first.ndim == 5
     frames = first.shape[1] if sequence else 1
@@ -163,9 +170,7 @@ def _write_group(source, splits, group, image_name, label_name, overlap_name, pr
         count = src["images"].shape[0]
         for start in range(0, count, step):
             stop = min(start + step, count)
-            images = src["images"][start:stop]
-            labels = src["labels"][start:stop]
-            overlap = src["overlap"][start:stop]
+            images, labels, overlap = (read(src[name], slice(start, stop)) for name in ("images", "labels", "overlap"))
             if not sequence:  # (B,H,W,...) -> (B,1,H,W,...)
                 images, labels, overlap = images[:, None], labels[:, None], overlap[:, None]
             groups = np.where(overlap, 0, labels).astype(np.float32)
@@ -175,7 +180,7 @@ def _write_group(source, splits, group, image_name, label_name, overlap_name, pr
             sinks[label_name][:, rows] = np.swapaxes(groups, 0, 1)[..., None]
             if overlap_name:
                 sinks[overlap_name][:, rows] = np.swapaxes(overlap.astype(np.float32), 0, 1)[..., None]
-            if progress:
-                progress(stop - start)
+            check_written()
+            bar.update(stop - start)
         offset += count
     return n

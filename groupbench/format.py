@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -119,6 +120,17 @@ class SplitDigest:
         """Feed the next rows of array ``path`` (rows in index order)."""
         self._hashers[path].update(digest_bytes(rows))
 
+    def update_bytes(self, path: str, data: bytes) -> None:
+        """Feed the `digest_bytes` of the next rows of array ``path`` (computed once for several digests)."""
+        self._hashers[path].update(data)
+
+    def fork(self, arrays: dict[str, tuple[tuple[int, ...], np.dtype]]) -> "SplitDigest":
+        """A digest of arrays with other shapes (``arrays``) that has read what this one has so far:
+        the digest of a first shard, taken from that of the split it starts."""
+        forked = SplitDigest(arrays)
+        forked._hashers = {path: hasher.copy() for path, hasher in self._hashers.items()}
+        return forked
+
     def hexdigest(self) -> str:
         lines = []
         for path in sorted(self._arrays):
@@ -171,7 +183,33 @@ class Batch:
 def decompress_chunk(data: bytes, dtype: np.dtype, row_shape: tuple[int, ...], rows: int) -> np.ndarray:
     """Inverse of `compress_chunk`: the first ``rows`` rows of a chunk as an array."""
     flat = np.frombuffer(isal_zlib.decompress(data), dtype=np.dtype(dtype).newbyteorder("<"))
-    return flat[: rows * int(np.prod(row_shape, dtype=np.int64))].reshape(rows, *row_shape)
+    return flat[: rows * math.prod(row_shape)].reshape(rows, *row_shape)
+
+
+REMAKE = "generate or import it again"
+"""What to do about a damaged or incomplete file: make it again the way it was made."""
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _what_else(path: Path) -> str:
+    """Why a file that HDF5 cannot open is not a groupbench file, from its first bytes."""
+    with open(path, "rb") as stream:
+        head = stream.read(8)
+    if head.startswith(HDF5_SIGNATURE):
+        return f"a damaged or truncated HDF5 file; {REMAKE}"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x93NUMPY"):
+        return "a NumPy file, not a groupbench HDF5 file (predictions are scored with 'groupbench score PRED --dataset FILE')"
+    return "not an HDF5 file (nor a damaged one); expected a groupbench file from 'groupbench generate' or 'groupbench import'"
+
+
+def _foreign_kind(handle: h5py.File) -> str:
+    """What an HDF5 file without the groupbench ``format`` attribute holds, as far as groupbench knows."""
+    if any(isinstance(handle.get(name), h5py.Dataset) for name in ("labels", "masks")):
+        return "a predictions file, not a dataset ('groupbench score PRED --dataset FILE' scores it)"
+    if "training" in handle or "train_multi" in handle:
+        return "a file exported for the original RC or N-EM code ('groupbench export'); 'groupbench info' reads the file it came from"
+    return "not a groupbench file (no 'format' attribute)"
 
 
 def open_file(path: str | Path) -> h5py.File:
@@ -184,13 +222,12 @@ def open_file(path: str | Path) -> h5py.File:
     try:
         handle = h5py.File(path, "r")
     except OSError:
-        raise GroupbenchError(
-            f"{path}: not a readable HDF5 file (truncated or not HDF5); regenerate it with 'groupbench generate'"
-        ) from None
+        raise GroupbenchError(f"{path}: {_what_else(path)}") from None
     version = handle.attrs.get("format")
     if version is None:
+        kind = _foreign_kind(handle)
         handle.close()
-        raise GroupbenchError(f"{path}: not a groupbench file (no 'format' attribute)")
+        raise GroupbenchError(f"{path}: {kind}")
     if version != FORMAT_VERSION:
         handle.close()
         raise GroupbenchError(
@@ -199,22 +236,72 @@ def open_file(path: str | Path) -> h5py.File:
     return handle
 
 
+def _shown(value: Any) -> str:
+    """An attribute's value as the user would write it (numpy scalars as plain numbers)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _damaged(handle: h5py.File, what: str) -> GroupbenchError:
+    return GroupbenchError(f"{handle.filename}: {what} (a damaged or hand-edited file); {REMAKE}")
+
+
+def _integer(value: Any) -> int | None:
+    """``value`` as an int if it is an integer (Python or numpy, not bool), else None."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    return None
+
+
 def file_metadata(handle: h5py.File) -> dict[str, Any]:
-    """The file attributes, JSON fields decoded; raises if one is missing (e.g. interrupted write)."""
+    """The file attributes, JSON fields decoded and every type checked.
+
+    Raises a `GroupbenchError` naming the attribute when one is missing (an interrupted write) or
+    damaged (wrong type, invalid JSON, a digest that is not a SHA-256).
+    """
     missing = [name for name in REQUIRED_ATTRS if name not in handle.attrs]
     if missing:
         raise GroupbenchError(
-            f"{handle.filename}: incomplete file, attribute {missing[0]!r} is missing "
-            "(an interrupted write?); regenerate it"
+            f"{handle.filename}: incomplete file, attribute {missing[0]!r} is missing (an interrupted write?); {REMAKE}"
         )
-    meta = {name: handle.attrs[name] for name in handle.attrs}
+    meta = {}
+    for name in handle.attrs:
+        try:
+            meta[name] = handle.attrs[name]
+        except (OSError, TypeError, ValueError):
+            raise _damaged(handle, f"attribute {name!r} cannot be read") from None
+    for name in ("format", "dataset", "groupbench_version", "params", "digests", *(("shard",) if "shard" in meta else ())):
+        if not isinstance(meta[name], str):
+            raise _damaged(handle, f"attribute {name!r} is {_shown(meta[name])}, expected a string")
     for name in ("params", "digests"):
         try:
             meta[name] = json.loads(meta[name])
-        except (TypeError, ValueError):
-            raise GroupbenchError(f"{handle.filename}: attribute {name!r} is not valid JSON") from None
-    meta["seed"] = int(meta["seed"])
+        except ValueError:
+            raise _damaged(handle, f"attribute {name!r} is not valid JSON") from None
+        if not isinstance(meta[name], dict):
+            raise _damaged(handle, f"attribute {name!r} is {json.dumps(meta[name])[:40]}, expected a JSON object")
+    for split, digest in meta["digests"].items():
+        if split not in SPLITS or not isinstance(digest, str) or not re.fullmatch("[0-9a-f]{64}", digest):
+            raise _damaged(handle, f"attribute 'digests' holds {split!r}: {digest!r}, expected split names and SHA-256 digests")
+    seed = _integer(meta["seed"])
+    if seed is None or not 0 <= seed < 2**63:
+        raise _damaged(handle, f"attribute 'seed' is {_shown(meta['seed'])}, expected an integer in [0, 2**63)")
+    meta["seed"] = seed
+    if "shard" in meta and not re.fullmatch(r"[1-9][0-9]*/[1-9][0-9]*", meta["shard"]):
+        raise _damaged(handle, f"attribute 'shard' is {meta['shard']!r}, expected K/N")
     return meta
+
+
+def split_position(group: h5py.Group) -> tuple[int, int]:
+    """(start, total) of a stored split: where its samples lie within the full split (shards)."""
+    n = group["images"].shape[0]
+    start, total = (_integer(group.attrs.get(name, default)) for name, default in (("start", 0), ("total", n)))
+    if start is None or total is None or not 0 <= start <= start + n <= total:
+        raise _damaged(
+            group.file,
+            f"split '{group.name.strip('/')}' has start {_shown(group.attrs.get('start', 0))} and total {_shown(group.attrs.get('total', n))}, "
+            f"which do not hold its {n:,} samples",
+        )
+    return start, total
 
 
 def split_names(handle: h5py.File) -> list[str]:
@@ -222,32 +309,90 @@ def split_names(handle: h5py.File) -> list[str]:
     return [name for name in SPLITS if name in handle]
 
 
+def open_split(path: str | Path, split: str) -> tuple[h5py.File, h5py.Group]:
+    """Open a file and one of its splits (the caller closes the file); a missing split names those present."""
+    handle = open_file(path)
+    if split not in handle:
+        available = ", ".join(split_names(handle)) or "none"
+        handle.close()
+        raise GroupbenchError(f"{path}: no split '{split}' (splits: {available})")
+    return handle, handle[split]
+
+
+def default_split(handle: h5py.File) -> str:
+    """The split to look at when none is named: ``test``, or else the first of valid, train, single
+    that holds samples (a shard's splits may be empty)."""
+    def samples(name: str) -> int:
+        images = handle[name].get("images") if isinstance(handle[name], h5py.Group) else None
+        return images.shape[0] if isinstance(images, h5py.Dataset) and images.ndim else 0
+
+    preferred = [name for name in ("test", "valid", "train", "single") if name in handle]
+    if not preferred:
+        raise GroupbenchError(f"{handle.filename}: holds no split")
+    return next((name for name in preferred if samples(name)), preferred[0])
+
+
+def unreadable(dataset: h5py.Dataset, reason: str) -> GroupbenchError:
+    """The error for stored data that cannot be read back (a damaged chunk, a failing disk)."""
+    return GroupbenchError(f"{dataset.file.filename}: '{dataset.name.lstrip('/')}' cannot be read ({reason}); {REMAKE}")
+
+
+def read(dataset: h5py.Dataset, selection: Any = ()) -> np.ndarray:
+    """``dataset[selection]``; data that cannot be read back end in one `GroupbenchError` naming the array."""
+    try:
+        return dataset[selection]
+    except OSError as exc:
+        reason = str(exc).split(" (", 1)[-1].rstrip(")") if " (" in str(exc) else str(exc)
+        raise unreadable(dataset, f"damaged data: {reason}") from None
+
+
 def iter_rows(dataset: h5py.Dataset, step: int) -> Iterator[tuple[int, np.ndarray]]:
     """(start, rows) blocks of ``step`` samples along axis 0: bounded memory reads."""
     for start in range(0, dataset.shape[0], step):
-        yield start, dataset[start : start + step]
+        yield start, read(dataset, slice(start, start + step))
 
 
 def layout_of(group: h5py.Group) -> SplitLayout:
-    """The layout of a stored split, read from its arrays."""
+    """The layout of a stored split, read from its arrays and checked against them.
+
+    Every array the layout implies must be present with its shape and dtype (metadata only, no
+    data read), so that readers meet a damaged split as one error naming the array.
+    """
+    where = f"{group.file.filename}: split '{group.name.strip('/')}'"
+    if not isinstance(group, h5py.Group):
+        raise GroupbenchError(f"{where} is not a group of arrays (a damaged file); {REMAKE}")
     for name in ("images", "labels", "overlap", "masks", "num_objects"):
-        if name not in group:
-            raise GroupbenchError(f"split '{group.name.strip('/')}' has no '{name}' array")
+        if not isinstance(group.get(name), h5py.Dataset):
+            raise GroupbenchError(f"{where} has no '{name}' array")
     images, masks = group["images"], group["masks"]
-    sequence = images.ndim == 5
     if images.ndim not in (4, 5):
-        raise GroupbenchError(f"{group.name}/images has {images.ndim} dimensions, expected (N,[T,]H,W,C)")
+        raise GroupbenchError(f"{where}: 'images' has shape {images.shape}, expected (N,[T,]H,W,C)")
+    sequence = images.ndim == 5
+    if masks.ndim != images.ndim:
+        raise GroupbenchError(f"{where}: 'masks' has shape {masks.shape}, expected (N,{'T,' if sequence else ''}O,H,W)")
+    stored = group.get("factors", {})
+    if not isinstance(stored, (h5py.Group, dict)):
+        raise GroupbenchError(f"{where}: 'factors' is not a group of arrays")
     factors = {}
-    for name, dset in group.get("factors", {}).items():
+    for name, dset in stored.items():
+        if not isinstance(dset, h5py.Dataset) or dset.ndim < 2:
+            raise GroupbenchError(f"{where}: factor '{name}' is not an (N,[T,]O,...) array")
         per_frame = sequence and dset.ndim >= 3 and dset.shape[1:3] == masks.shape[1:3]
         trailing = dset.shape[(3 if per_frame else 2) :]
         factors[name] = FactorSpec(dtype=dset.dtype.str, shape=tuple(trailing), per_frame=per_frame)
-    return SplitLayout(
+    layout = SplitLayout(
         image_shape=tuple(images.shape[-3:]),
         max_objects=masks.shape[-3],
         sequence_length=images.shape[1] if sequence else None,
         factors=factors,
     )
+    for path, (shape, dtype) in layout.arrays(images.shape[0]).items():
+        dset = group[path]
+        if dset.shape != shape:
+            raise GroupbenchError(f"{where}: '{path}' has shape {dset.shape}, expected {shape}")
+        if dset.dtype != dtype:
+            raise GroupbenchError(f"{where}: '{path}' has dtype {dset.dtype}, expected {dtype}")
+    return layout
 
 
 def _check_block(where: str, start: int, labels, overlap, masks, num_objects) -> None:
@@ -300,13 +445,10 @@ def validate(path: str | Path) -> dict[str, Any]:
             where = f"{path}: split '{split}'"
             layout = layout_of(group)
             n = group["images"].shape[0]
+            split_position(group)
             expected = layout.arrays(n)
-            for array_path, (shape, dtype) in expected.items():
+            for array_path in expected:
                 dset = group[array_path]
-                if dset.shape != shape:
-                    raise GroupbenchError(f"{where}: '{array_path}' has shape {dset.shape}, expected {shape}")
-                if dset.dtype != dtype:
-                    raise GroupbenchError(f"{where}: '{array_path}' has dtype {dset.dtype}, expected {dtype}")
                 if dset.chunks is None or dset.compression != "gzip":
                     raise GroupbenchError(f"{where}: '{array_path}' is not stored chunked with gzip")
             digest = SplitDigest(expected)

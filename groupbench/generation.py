@@ -8,7 +8,9 @@ whatever the dataset size, and the bytes of every array do not depend on the num
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import multiprocessing
+import os
 import re
 from collections import deque
 from dataclasses import dataclass
@@ -16,13 +18,13 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from groupbench import registry
 from groupbench.errors import GroupbenchError
-from groupbench.format import SPLITS, SplitDigest, SplitLayout, file_metadata, layout_of, open_file, split_names
+from groupbench.format import SPLITS, SplitDigest, SplitLayout, file_metadata, layout_of, open_file, split_names, split_position
+from groupbench.progress import progress_bar
 from groupbench.seeding import CounterRandom, split_key
-from groupbench.writer import DatasetFileWriter, EncodedBlock, encode_block
+from groupbench.writer import DatasetFileWriter, EncodedBlock, check_output, encode_block
 
 BLOCK_BYTES = 8 * 1024 * 1024
 """Approximate uncompressed size of one block of work."""
@@ -53,13 +55,22 @@ class Shard:
         return min(first * chunk, n), min(last * chunk, n)
 
 
+WORKERS_PER_CPU = 4
+"""More worker processes than this per CPU only cost memory and start-up time."""
+
+ADDRESS_BYTES = 2**63
+"""HDF5 addresses a file's bytes with signed 64-bit offsets: no array can hold more, even compressed."""
+
+
+def sample_bytes(layout: SplitLayout) -> int:
+    """Uncompressed bytes of one sample, all arrays together."""
+    return sum(math.prod(shape[1:]) * dtype.itemsize for shape, dtype in layout.arrays(1).values())
+
+
 def block_length(layout: SplitLayout) -> int:
     """Samples per block: whole chunks, about `BLOCK_BYTES` uncompressed."""
-    sample_bytes = sum(
-        int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize for shape, dtype in layout.arrays(1).values()
-    )
     chunk = layout.chunk_length
-    return chunk * max(1, BLOCK_BYTES // (sample_bytes * chunk))
+    return chunk * max(1, BLOCK_BYTES // (sample_bytes(layout) * chunk))
 
 
 _worker_generators: dict = {}
@@ -125,20 +136,29 @@ def generate(
     workers: int = 1,
     shard: Shard | None = None,
     overwrite: bool = False,
+    inputs: Iterable[str | Path] = (),
     progress: bool | None = None,
 ) -> Path:
     """Write dataset ``dataset_id`` to ``out``; returns the path. See docs/format.md.
 
     ``sizes`` maps split -> number of samples (None keeps the default), ``params`` overrides
     generator parameters (strings are parsed), ``shard`` writes only that part of every split.
-    ``progress`` None shows a bar on a terminal only.
+    ``inputs``: files the generator reads (MNIST), which ``out`` may not be. ``progress`` False
+    reports nothing; otherwise a bar on a terminal, log lines elsewhere (`progress_bar`).
     """
+    check_output(out, overwrite=overwrite, inputs=inputs)  # before the generator reads its inputs
     spec = registry.get(dataset_id)
     seed = spec.default_seed if seed is None else int(seed)
     if not 0 <= seed < 2**63:
         raise GroupbenchError(f"--seed must lie in [0, 2**63), got {seed}")
     if workers < 1:
         raise GroupbenchError(f"--workers must be >= 1, got {workers}")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if workers > WORKERS_PER_CPU * cpus:
+        raise GroupbenchError(
+            f"--workers {workers} is too many for the {cpus} CPUs this process may use (each worker is a process with "
+            f"its own generator); use at most {WORKERS_PER_CPU * cpus}"
+        )
     full_params = spec.resolve_params(params)
     split_sizes = resolve_sizes(spec, sizes)
     generator = spec.make(full_params)
@@ -150,6 +170,12 @@ def generate(
     for split in (s for s in SPLITS if s in split_sizes):
         layout = generator.layout(split)
         n = split_sizes[split]
+        most = (ADDRESS_BYTES - 1) // sample_bytes(layout)
+        if n > most:
+            raise GroupbenchError(
+                f"--n-{split} {n:,} is more than a file can hold: at most {most:,} samples of {spec.id} "
+                f"({sample_bytes(layout):,} bytes each before compression)"
+            )
         start, stop = shard.range(n, layout.chunk_length) if shard else (0, n)
         plan.append((split, layout, n, start, stop))
 
@@ -160,8 +186,8 @@ def generate(
             yield cls, full_params, key, split, begin, min(begin + step, stop)
 
     total = sum(stop - start for *_, start, stop in plan)
-    with DatasetFileWriter(out, attrs, overwrite=overwrite) as writer, tqdm(
-        total=total, unit="img", desc=spec.id, disable=None if progress is None else not progress
+    with DatasetFileWriter(out, attrs, overwrite=overwrite, inputs=inputs) as writer, progress_bar(
+        total, f"generate {spec.id}", unit="img", show=progress
     ) as bar:
         for split, layout, n, start, stop in plan:
             split_writer = writer.create_split(split, layout, stop - start, start=start, total=n)
@@ -217,9 +243,9 @@ def merge(shards: list[str | Path], out: str | Path, *, overwrite: bool = False,
         for path, handle in zip(shards, handles):
             if split_names(handle) != splits:
                 raise GroupbenchError(f"{path}: holds splits {split_names(handle)}, {shards[0]} holds {splits}")
-        total = sum(int(handles[0][split].attrs["total"]) for split in splits)
-        with DatasetFileWriter(out, attrs, overwrite=overwrite) as writer, tqdm(
-            total=total, unit="img", desc="merge", disable=None if progress is None else not progress
+        total = sum(split_position(handles[0][split])[1] for split in splits)
+        with DatasetFileWriter(out, attrs, overwrite=overwrite, inputs=shards) as writer, progress_bar(
+            total, "merge", unit="img", show=progress
         ) as bar:
             for split in splits:
                 _merge_split(writer, split, [handles[i] for i in order], [metas[i] for i in order], bar)
@@ -232,20 +258,24 @@ def merge(shards: list[str | Path], out: str | Path, *, overwrite: bool = False,
 def _merge_split(writer: DatasetFileWriter, split: str, handles: list, metas: list[dict], bar) -> None:
     """Copy one split from every shard, in shard order, checking coverage and each shard's digest."""
     groups = [h[split] for h in handles]
-    n = int(groups[0].attrs["total"])
     layout = layout_of(groups[0])
+    n = split_position(groups[0])[1]
     split_writer = writer.create_split(split, layout, n, start=0, total=n)
     for handle, meta, group in zip(handles, metas, groups):
-        start, count = int(group.attrs["start"]), group["images"].shape[0]
         if layout_of(group) != layout:
             raise GroupbenchError(f"{handle.filename}: split '{split}' has other array shapes than the first shard")
-        if start != split_writer.written or int(group.attrs["total"]) != n:
+        (start, total), count = split_position(group), group["images"].shape[0]
+        if start != split_writer.written or total != n:
             raise GroupbenchError(
-                f"{handle.filename}: split '{split}' covers [{start}, {start + count}) of {group.attrs['total']}, "
+                f"{handle.filename}: split '{split}' covers [{start}, {start + count}) of {total}, "
                 f"expected it to start at {split_writer.written} of {n}"
             )
-        shard_digest = SplitDigest(layout.arrays(count))
-        split_writer.copy_chunks(group, start, count, shard_digest)
+        if start == 0:  # the split's digest has read exactly the first shard: one hash for both
+            split_writer.copy_chunks(group, start, count, None)
+            shard_digest = split_writer.digest.fork(layout.arrays(count))
+        else:
+            shard_digest = SplitDigest(layout.arrays(count))
+            split_writer.copy_chunks(group, start, count, shard_digest)
         if shard_digest.hexdigest() != meta["digests"][split]:
             raise GroupbenchError(f"{handle.filename}: split '{split}' does not match its stored digest (corrupted shard)")
         bar.update(count)

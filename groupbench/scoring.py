@@ -1,5 +1,8 @@
 """Scoring a predictions file against a dataset split: streamed, exact, every convention named.
 
+The protocol of a dataset configuration (which images, metrics and conventions the leaderboard
+ranks by) lives in `groupbench.protocols`, which calls `score_file`.
+
 PRED holds hard ``labels`` (N,[T,]H,W) with any integer ids, or soft ``masks`` (N,[T,]K,H,W)
 (argmax over K), in HDF5 (root or ``/<split>/``), NPZ or NPY. Prediction i is scored against
 image i of the split. Results: docs/metrics.md ("Scoring files").
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -20,7 +23,8 @@ from groupbench import __version__
 from groupbench.data import SplitReader
 from groupbench.errors import GroupbenchError
 from groupbench.format import SplitDigest
-from groupbench.metrics import METRICS, SEQUENCE_MODES, iter_scores, valid_mask
+from groupbench.metrics import METRICS, PIXEL_CONVENTIONS, SEQUENCE_MODES, iter_scores, pixel_convention, valid_mask
+from groupbench.metrics.functional import check_options
 
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
@@ -30,19 +34,62 @@ CHUNK_IMAGES = 1024
 
 @dataclass(frozen=True)
 class Conventions:
-    """Which pixels count and how AMI is normalised; every result records them."""
+    """Which pixels count, how each metric is computed and which frames are scored; every result records them."""
 
     include_background: bool = False
-    """Score background pixels too (label 0); the papers leave them out."""
+    """Score background pixels too, as one more group (label 0); the papers leave them out."""
     include_overlap: bool = False
-    """Score pixels covered by two or more objects; the papers leave them out."""
+    """Score pixels covered by two or more objects, under their visible object; RC and N-EM leave them
+    out, DeepMind's FG-ARI (IODINE, MONet, Slot Attention) keeps them."""
     average_method: str = "max"
     """AMI normaliser: "max" (RC and N-EM papers, sklearn <= 0.19) or "arithmetic" (sklearn >= 0.22)."""
+    degenerate: str = "one"
+    """ARI and AMI where the index is 0/0: "one" (scikit-learn: 1.0) or "nan" (DeepMind: left out, counted)."""
+    background_in_segments: bool = False
+    """Overlap metrics, background left out: its pixels still count in the predicted segments (OCLF,
+    videosaur, Genesis), instead of being left out of them too."""
+    frames: tuple[str, ...] = ("all",)
+    """Sequences: the frame selections reported, "all" and/or "skip-first" (frames 1..T-1, N-EM)."""
+
+    def __post_init__(self) -> None:
+        check_options((), self.average_method, None, None, degenerate=self.degenerate)
+        for frames in self.frames:
+            check_options((), self.average_method, None, None, frames=frames)
+        if not self.frames:
+            raise GroupbenchError("frames: give at least one of all, skip-first")
+        if self.background_in_segments and self.include_background:
+            raise GroupbenchError("background_in_segments applies when background is left out; drop one of the two")
 
     @property
     def pixels(self) -> str:
-        left_out = [name for name, kept in (("background", self.include_background), ("overlap", self.include_overlap)) if not kept]
-        return f"{' and '.join(left_out)} pixels left out" if left_out else "all pixels scored"
+        """The name of the pixel convention (groupbench.metrics.PIXEL_CONVENTIONS)."""
+        return pixel_convention(self.include_background, self.include_overlap)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "frames": list(self.frames)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Conventions":
+        """The conventions of a results file; files written before a field existed get its default."""
+        known = {f.name for f in fields(cls)}
+        chosen = {k: v for k, v in values.items() if k in known}
+        if "frames" in chosen:
+            chosen["frames"] = tuple(chosen["frames"])
+        return cls(**chosen)
+
+
+def metric_key(metric: str, sequence_mode: str | None = None, frames: str = "all") -> str:
+    """The name a score is reported under: ``ami``; for sequences ``ami/per-frame``, and
+    ``ami/per-frame/skip-first`` when frame 0 is left out."""
+    if sequence_mode is None:
+        return metric
+    return f"{metric}/{sequence_mode}" + ("" if frames == "all" else f"/{frames}")
+
+
+def parse_metric_key(key: str) -> tuple[str, str | None, str]:
+    """(metric, sequence mode or None, frames) of a reported score name; inverse of `metric_key`."""
+    parts = key.split("/")
+    return parts[0], parts[1] if len(parts) > 1 else None, parts[2] if len(parts) > 2 else "all"
 
 
 @dataclass
@@ -174,31 +221,76 @@ def _hard_labels(pred: Predictions, rows: np.ndarray, start: int) -> np.ndarray:
     return rows.astype(np.int64)
 
 
-def _chunks(reader: SplitReader, pred: Predictions, count: int, digest: SplitDigest) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-    """(start, true labels, predicted labels, overlap) chunks of (n,[T,]H,W) arrays; feeds ``digest``."""
-    for start in range(0, count, CHUNK_IMAGES):
-        stop = min(start + CHUNK_IMAGES, count)
-        rows = np.asarray(pred.array[start:stop])
+def _chunks(reader: SplitReader, pred: Predictions, first: int, count: int, pred_offset: int,
+            digest: SplitDigest) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(true labels, predicted labels, overlap) chunks of (n,[T,]H,W) arrays for images first..first+count-1,
+    from predictions pred_offset..pred_offset+count-1; feeds ``digest`` with the predictions read."""
+    for done in range(0, count, CHUNK_IMAGES):
+        n = min(CHUNK_IMAGES, count - done)
+        rows = np.asarray(pred.array[pred_offset + done : pred_offset + done + n])
         digest.update(pred.kind, rows)
-        predicted = _hard_labels(pred, rows, start)
-        true = reader.group["labels"][start:stop].astype(np.int64)
-        overlap = reader.group["overlap"][start:stop]
-        yield start, true, predicted, overlap
+        predicted = _hard_labels(pred, rows, pred_offset + done)
+        true = reader.group["labels"][first + done : first + done + n].astype(np.int64)
+        overlap = reader.group["overlap"][first + done : first + done + n]
+        yield true, predicted, overlap
 
 
-def _summary(values: np.ndarray) -> dict[str, Any]:
-    """mean, std (ddof=1), standard error and a 95% percentile bootstrap interval of per-image scores."""
-    n = len(values)
-    mean = float(values.mean()) if n else math.nan
-    std = float(values.std(ddof=1)) if n > 1 else 0.0
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    means = np.empty(BOOTSTRAP_RESAMPLES)
-    step = max(1, 2**22 // max(n, 1))
-    for i in range(0, BOOTSTRAP_RESAMPLES, step):
-        j = min(i + step, BOOTSTRAP_RESAMPLES)
-        means[i:j] = values[rng.integers(0, n, (j - i, n))].mean(axis=1) if n else math.nan
-    low, high = np.percentile(means, [2.5, 97.5]) if n else (math.nan, math.nan)
-    return {"mean": mean, "std": std, "sem": std / math.sqrt(n) if n else math.nan, "ci95": [float(low), float(high)], "n": n}
+def _summaries(columns: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Per column of per-image scores: mean, std (ddof=1), standard error and a 95% percentile
+    bootstrap interval over the images where the score is defined; ``undefined`` counts the others (NaN).
+
+    Every column resamples with its own generator seeded BOOTSTRAP_SEED, so columns with as many
+    defined values draw the same image indices: they are drawn once and applied to all of them.
+    """
+    defined = {name: values[~np.isnan(values)] for name, values in columns.items()}
+    bounds: dict[str, tuple[float, float]] = {}
+    by_count: dict[int, list[str]] = {}
+    for name, values in defined.items():
+        by_count.setdefault(len(values), []).append(name)
+    for n, names in by_count.items():
+        if n == 0:
+            bounds.update({name: (math.nan, math.nan) for name in names})
+            continue
+        rng = np.random.default_rng(BOOTSTRAP_SEED)
+        means = np.empty((BOOTSTRAP_RESAMPLES, len(names)))
+        step = max(1, 2**22 // n)
+        for i in range(0, BOOTSTRAP_RESAMPLES, step):
+            j = min(i + step, BOOTSTRAP_RESAMPLES)
+            index = rng.integers(0, n, (j - i, n))
+            for k, name in enumerate(names):
+                means[i:j, k] = np.take(defined[name], index).mean(axis=1)
+        low, high = np.percentile(means, [2.5, 97.5], axis=0)
+        bounds.update({name: (float(low[k]), float(high[k])) for k, name in enumerate(names)})
+    summaries = {}
+    for name, values in defined.items():
+        n = len(values)
+        mean = float(values.mean()) if n else math.nan
+        std = float(values.std(ddof=1)) if n > 1 else 0.0
+        summaries[name] = {"mean": mean, "std": std, "sem": std / math.sqrt(n) if n else math.nan, "ci95": list(bounds[name]),
+                           "n": n, "undefined": len(columns[name]) - n}
+    return summaries
+
+
+METRIC_DOCS = {
+    "ari": "adjusted Rand index of the scored pixels (scikit-learn's adjusted_rand_score)",
+    "ami": "adjusted mutual information of the scored pixels (normaliser: average_method)",
+    "mbo": "mean over true objects of the best IoU with any predicted segment (mean best overlap)",
+    "miou-objects": "Hungarian matching of objects to segments maximising the total IoU, divided by the number of true objects",
+    "miou-segments": "Hungarian matching of objects to segments maximising the total IoU, divided by max(true objects, "
+                     "non-empty predicted segments)",
+    "msc": "unweighted segmentation covering: mean over true objects of the best IoU (equal to mbo)",
+    "sc": "size-weighted segmentation covering: best IoU of each true object, weighted by its size",
+}
+"""What each metric computes, recorded in every results file (formulae: docs/metrics.md)."""
+
+_MODE_DOCS = {
+    "per-frame": "score of each frame, averaged over the frames where it is defined (N-EM)",
+    "spatiotemporal": "one clustering of all pixels of the sequence: an object must keep its id over time",
+}
+_FRAMES_DOCS = {
+    "all": "every frame",
+    "skip-first": "frames 1..T-1: frame 0 left out (N-EM scores the frames its steps predict)",
+}
 
 
 def score_file(
@@ -209,17 +301,22 @@ def score_file(
     metrics: tuple[str, ...] = METRICS,
     conventions: Conventions = Conventions(),
     device: str = "cpu",
+    first: int = 0,
+    count: int | None = None,
 ) -> tuple[dict[str, Any], "pandas.DataFrame"]:  # noqa: F821
     """Score a predictions file against a dataset split.
 
-    Returns the results (JSON-ready dict: per metric mean, std, sem, ci95, n; counts; conventions;
-    dataset id and digest; predictions digest) and the per-image scores as a pandas DataFrame.
+    By default prediction i is scored against image i, for as many predictions as there are. With
+    ``count``, images first..first+count-1 are scored: the predictions then cover the split from
+    image 0, or hold exactly those ``count`` images. Returns the results (JSON-ready dict: per
+    metric mean, std, sem, ci95, n, undefined; counts; conventions; dataset id and digest;
+    predictions digest) and the per-image scores as a pandas DataFrame.
     """
     import pandas as pd
 
     unknown = set(metrics) - set(METRICS)
     if unknown or not metrics:
-        raise GroupbenchError(f"--metric takes {', '.join(METRICS)}; got {', '.join(sorted(unknown)) or 'nothing'}")
+        raise GroupbenchError(f"--metrics takes {', '.join(METRICS)}; got {', '.join(sorted(unknown)) or 'nothing'}")
     backend = _backend(device)
     with SplitReader(dataset, split) as reader:
         sequence = reader.layout.sequence_length is not None
@@ -228,39 +325,35 @@ def score_file(
         try:
             _check_shape(pred, frame_shape)
             n_images, n_pred = len(reader), pred.array.shape[0]
-            if n_pred > n_images:
-                raise GroupbenchError(f"{pred.path}: {n_pred} predictions for {n_images} images in split '{split}'")
-            if n_pred == 0:
-                raise GroupbenchError(f"{pred.path}: holds no predictions")
-            warnings = []
-            if n_pred < n_images:
-                warnings.append(f"{n_pred} predictions for {n_images} images: scored the first {n_pred}, skipped {n_images - n_pred}")
-            modes = SEQUENCE_MODES if sequence else (None,)
+            first, count, pred_offset, warnings = _selection(pred, n_pred, n_images, split, first, count)
+            modes = [(mode, frames) for mode in SEQUENCE_MODES for frames in conventions.frames] if sequence else [(None, "all")]
             digest = SplitDigest({pred.kind: (tuple(pred.array.shape), np.dtype(pred.array.dtype))})
             columns: dict[str, list[np.ndarray]] = {}
-            for start, true, predicted, overlap in _chunks(reader, pred, n_pred, digest):
-                valid = valid_mask(
-                    true, overlap, include_background=conventions.include_background, include_overlap=conventions.include_overlap
-                )
+            background = 0 if conventions.background_in_segments else None
+            for true, predicted, overlap in _chunks(reader, pred, first, count, pred_offset, digest):
+                valid = valid_mask(true, overlap, include_background=conventions.include_background or background is not None,
+                                   include_overlap=conventions.include_overlap)
+                scored = valid if background is None else valid & (true != background)
                 flat = (len(true), -1) if not sequence else (len(true), true.shape[1], -1)
                 inputs = [x.reshape(flat) for x in (true, predicted, valid)]
                 if backend == "torch":
                     import torch
 
                     inputs = [torch.from_numpy(x).to(device) for x in inputs]
-                columns.setdefault("valid_pixels", []).append(valid.reshape(len(true), -1).sum(axis=1))
-                for mode in modes:
-                    suffix = "" if mode is None else f"/{mode}"
+                columns.setdefault("valid_pixels", []).append(scored.reshape(len(true), -1).sum(axis=1))
+                for mode, frames in modes:
                     for scores in iter_scores(
-                        *inputs, metrics=metrics, average_method=conventions.average_method, sequence_mode=mode, backend=backend
+                        *inputs, metrics=metrics, average_method=conventions.average_method, degenerate=conventions.degenerate,
+                        background=background, sequence_mode=mode, frames=frames, backend=backend,
                     ):
                         for name in metrics:
-                            columns.setdefault(name + suffix, []).append(_to_numpy(getattr(scores, name)))
+                            columns.setdefault(metric_key(name, mode, frames), []).append(_to_numpy(scores.values[name]))
+                        suffix = metric_key("", mode, frames)
                         columns.setdefault("degenerate" + suffix, []).append(_to_numpy(scores.degenerate))
         finally:
             pred.close()
         table = pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()})
-        table.insert(0, "index", np.arange(n_pred))
+        table.insert(0, "index", np.arange(first, first + count))
         score_columns = [c for c in table.columns if c.split("/")[0] in METRICS]
         results = {
             "groupbench_version": __version__,
@@ -274,28 +367,75 @@ def score_file(
                 "images": n_images,
             },
             "predictions": {"file": str(predictions), "kind": pred.kind, "shape": list(pred.array.shape), "digest": digest.hexdigest()},
-            "conventions": {
-                "pixels": conventions.pixels,
-                **asdict(conventions),
-                "aggregation": "mean over images of per-image scores",
-                **({"sequences": {m: _MODE_DOCS[m] for m in SEQUENCE_MODES}} if sequence else {}),
-                "std": "sample standard deviation (ddof=1); sem = std / sqrt(n)",
-                "ci95": f"percentile bootstrap over images, {BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}",
-            },
-            "images_scored": n_pred,
-            "images_skipped": n_images - n_pred,
+            "conventions": _conventions_record(conventions, metrics, sequence),
+            "first_image": first,
+            "images_scored": count,
+            "images_skipped": n_images - count,
             "degenerate_images": {c.partition("/")[2] or "images": int(table[c].sum()) for c in table.columns if c.startswith("degenerate")},
-            "metrics": {c: _summary(table[c].to_numpy()) for c in score_columns},
+            "metrics": _summaries({c: table[c].to_numpy() for c in score_columns}),
             "device": device,
             "warnings": warnings,
         }
     return results, table
 
 
-_MODE_DOCS = {
-    "per-frame": "score of each frame, averaged over the frames with scored pixels (N-EM)",
-    "spatiotemporal": "one clustering of all pixels of the sequence: an object must keep its id over time",
-}
+def prediction_digest(predictions: str | Path, dataset: str | Path, *, split: str = "test", first: int = 0,
+                      count: int | None = None) -> str:
+    """The digest `score_file` records for predictions first..first+count-1 of a file (all when count
+    is None): what identifies the predictions a result was scored from."""
+    with SplitReader(dataset, split) as reader:
+        frame_ndim = len(reader.group["labels"].shape) - 1
+    pred = open_predictions(predictions, split, frame_ndim)
+    try:
+        digest = SplitDigest({pred.kind: (tuple(pred.array.shape), np.dtype(pred.array.dtype))})
+        stop = pred.array.shape[0] if count is None else min(first + count, pred.array.shape[0])
+        for start in range(first, stop, CHUNK_IMAGES):
+            digest.update(pred.kind, np.asarray(pred.array[start : min(start + CHUNK_IMAGES, stop)]))
+        return digest.hexdigest()
+    finally:
+        pred.close()
+
+
+def _selection(pred: Predictions, n_pred: int, n_images: int, split: str, first: int, count: int | None):
+    """(first image, images scored, index of the first prediction used, warnings)."""
+    if n_pred > n_images:
+        raise GroupbenchError(f"{pred.path}: {n_pred} predictions for {n_images} images in split '{split}'")
+    if n_pred == 0:
+        raise GroupbenchError(f"{pred.path}: holds no predictions")
+    if count is None:
+        if first:
+            raise GroupbenchError("a first image other than 0 needs the number of images to score")
+        skipped = n_images - n_pred
+        warning = [f"{n_pred} predictions for {n_images} images: scored the first {n_pred}, skipped {skipped}"] if skipped else []
+        return 0, n_pred, 0, warning
+    if first < 0 or count < 1 or first + count > n_images:
+        raise GroupbenchError(f"images {first}..{first + count - 1} are not all in split '{split}' ({n_images} images)")
+    if n_pred == count:
+        return first, count, 0, []
+    if n_pred >= first + count:
+        return first, count, first, []
+    raise GroupbenchError(
+        f"{pred.path}: {n_pred} predictions; images {first}..{first + count - 1} of split '{split}' are scored: "
+        f"give predictions for the whole split ({n_images}) or for exactly those {count} images"
+    )
+
+
+def _conventions_record(conventions: Conventions, metrics, sequence: bool) -> dict[str, Any]:
+    """The conventions as the results file records them: every choice, named and explained."""
+    background = "background pixels kept in the predicted segments (overlap metrics)" if conventions.background_in_segments else ""
+    return {
+        **conventions.as_dict(),
+        "pixels": conventions.pixels,
+        "pixels_description": PIXEL_CONVENTIONS[conventions.pixels][2] + (f"; {background}" if background else ""),
+        "aggregation": "mean over images of per-image scores",
+        "undefined": "images where a metric has no value are left out of its mean and counted ('undefined'): no true "
+                     "object (overlap metrics), or ARI/AMI of 0/0 under degenerate='nan'",
+        "metrics": {name: METRIC_DOCS[name] for name in metrics},
+        **({"sequences": {m: _MODE_DOCS[m] for m in SEQUENCE_MODES}, "frame_selections": {f: _FRAMES_DOCS[f] for f in conventions.frames}}
+           if sequence else {}),
+        "std": "sample standard deviation (ddof=1); sem = std / sqrt(n)",
+        "ci95": f"percentile bootstrap over images, {BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}",
+    }
 
 
 def _backend(device: str) -> str:

@@ -1,6 +1,11 @@
-"""Shared fixtures: small generated files, and a runner for the CLI in-process."""
+"""Shared fixtures: small generated files, and runners for the CLI in-process and in a subprocess."""
 
 from __future__ import annotations
+
+import resource
+import signal
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -42,6 +47,41 @@ def cli():
         return runner.invoke(main, list(args), catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture
+def groupbench_process():
+    """groupbench_process(*args, file_size_limit=None) -> CompletedProcess of ``python -m groupbench``.
+
+    ``file_size_limit`` (bytes) makes every write beyond it fail with EFBIG ("File too large"), as a
+    full disk fails with ENOSPC: the same failed write, for any user, on any file system.
+    """
+
+    def run(*args: str, file_size_limit: int | None = None) -> subprocess.CompletedProcess:
+        def limit() -> None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write instead of killing the process
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+        return subprocess.run([sys.executable, "-m", "groupbench", *map(str, args)], capture_output=True, text=True,
+                              preexec_fn=limit if file_size_limit is not None else None)
+
+    return run
+
+
+@pytest.fixture
+def refused():
+    """refused(result, message): a clean refusal, from a subprocess or the in-process runner: exit
+    status 1, exactly one line on stderr containing ``message``, no traceback."""
+
+    def check(result, message: str) -> None:
+        if isinstance(result, subprocess.CompletedProcess):
+            code, err = result.returncode, result.stderr
+        else:
+            code, err = result.exit_code, result.stderr
+        assert code == 1, (code, err)
+        assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err, err
+
+    return check
 
 
 @pytest.fixture

@@ -92,10 +92,33 @@ BAD_INPUT = [
     (lambda t: ["generate", "shapes-v1", "--shard", "3/2", "--out", str(t / "a.h5")], "--shard '3/2'"),
     (lambda t: ["generate", "shapes-v1", "--workers", "0", "--out", str(t / "a.h5")], "--workers must be >= 1"),
     (lambda t: ["generate", "shapes-v1", "--n-train", "5", "--out", "/proc/nope/a.h5"], "cannot write /proc/nope/a.h5"),
-    (lambda t: ["validate", str(_truncated(t))], "not a readable HDF5 file"),
+    (lambda t: ["validate", str(_truncated(t))], "a damaged or truncated HDF5 file; generate or import it again"),
     (lambda t: ["info", str(_foreign(t))], "not a groupbench file"),
     (lambda t: ["show", str(t / "missing.h5"), "--out", str(t / "g.png")], "no such file"),
+    (lambda t: ["generate", "shapes-v1", "--n-train", "99999999999999999999", "--out", str(t / "a.h5")],
+     "--n-train 99,999,999,999,999,999,999 is more than a file can hold: at most 1,954,104,245,096,350 samples of shapes-v1"),
+    (lambda t: ["generate", "shapes-v1", "--workers", "99999999999999999999", "--out", str(t / "a.h5")],
+     "--workers 99999999999999999999 is too many for the"),
+    (lambda t: ["info", str(_predictions(t))], "a predictions file, not a dataset ('groupbench score PRED --dataset FILE' scores it)"),
+    (lambda t: ["info", str(_npz(t))], "a NumPy file, not a groupbench HDF5 file"),
+    (lambda t: ["validate", str(_text(t))], "not an HDF5 file (nor a damaged one)"),
 ]
+
+
+def _predictions(tmp_path):
+    from groupbench.scoring import write_predictions
+
+    return write_predictions(tmp_path / "pred.h5", np.zeros((3, 28, 28), np.uint8), method="test")
+
+
+def _npz(tmp_path):
+    np.savez(tmp_path / "pred.npz", labels=np.zeros((3, 28, 28), np.uint8))
+    return tmp_path / "pred.npz"
+
+
+def _text(tmp_path):
+    (tmp_path / "notes.h5").write_text("not data")
+    return tmp_path / "notes.h5"
 
 
 @pytest.mark.parametrize("make_args, message", BAD_INPUT)
@@ -117,3 +140,45 @@ def test_existing_output_is_never_clobbered(cli, tmp_path):
 def test_show_of_a_missing_split(small_file, tmp_path):
     result = _run("show", str(small_file("tetris-v1")), "--split", "single", "--out", str(tmp_path / "g.png"))
     assert result.returncode == 1 and "no split 'single' (splits: train, valid, test)" in result.stderr
+
+
+@pytest.mark.parametrize("dataset_id", ["tetris-v1", "bars-v1"])
+def test_preview_headings_and_a_ground_truth_no_dataset_draws_like(small_file, tmp_path, cli, dataset_id):
+    """Each pair is headed "image | ground truth"; the ground truth has a light background, its own
+    palette (no colour of the dataset's images) and hatched overlap (binary foreground is white)."""
+    from groupbench.data import SplitReader
+    from groupbench.preview import GROUND_BACKGROUND, HATCH, HEADING_HEIGHT, PALETTE
+
+    path = small_file(dataset_id)
+    assert cli("show", str(path), "--n", "4", "--out", str(tmp_path / "g.png")).exit_code == 0
+    picture = np.array(Image.open(tmp_path / "g.png").convert("RGB"))
+    with SplitReader(path, "test") as reader:
+        data = reader[:]
+    h, w, c = data["images"].shape[1:]
+    scale = 128 // w
+    gap, panel = 2 * scale, w * scale
+    top, truth_left = HEADING_HEIGHT + gap, gap + panel + 1
+    image = picture[top : top + panel : scale, gap : gap + panel : scale]
+    truth = picture[top : top + panel : scale, truth_left : truth_left + panel : scale]
+    np.testing.assert_array_equal(image, np.repeat(data["images"][0], 3 // c, axis=-1))
+    labels, overlap = data["labels"][0], data["overlap"][0]
+    assert (truth[labels == 0] == GROUND_BACKGROUND).all()
+    plain = (labels > 0) & ~overlap
+    assert (truth[plain] == PALETTE[(labels[plain] - 1) % len(PALETTE)]).all()
+    hatched = picture[top : top + panel, truth_left : truth_left + panel][overlap.repeat(scale, 0).repeat(scale, 1)]
+    assert len(hatched) == 0 or {tuple(x) for x in np.unique(hatched, axis=0)} == {tuple(HATCH[0]), tuple(HATCH[1])}
+    if dataset_id == "bars-v1":
+        assert overlap.any()
+    shown = {tuple(x) for x in np.unique(truth.reshape(-1, 3), axis=0)}
+    dataset_colours = {tuple(x) for x in np.unique(np.repeat(data["images"], 3 // c, axis=-1).reshape(-1, 3), axis=0)}
+    assert not shown & dataset_colours
+    for left in (gap, truth_left):  # a heading (light text) above both panels
+        assert (picture[:HEADING_HEIGHT, left : left + panel] > 150).any()
+
+
+def test_show_picks_a_split_the_file_holds(tmp_path, cli):
+    path = tmp_path / "no-test.h5"
+    assert cli("generate", "shapes-v1", "--n-train", "20", "--n-valid", "0", "--n-test", "0", "--n-single", "5",
+               "--out", str(path)).exit_code == 0
+    result = cli("show", str(path), "--out", str(tmp_path / "g.png"))
+    assert result.exit_code == 0 and result.output.strip() == f"wrote {tmp_path / 'g.png'}: split train"

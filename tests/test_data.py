@@ -1,10 +1,11 @@
 """Readers: the numpy SplitReader and the torch GroupingDataset (with DataLoader workers)."""
 
+import h5py
 import numpy as np
 import pytest
 import torch
 
-from groupbench.data import GroupingDataset, SplitReader
+from groupbench.data import GroupingDataset, SampleReader, SplitReader
 
 
 def test_split_reader_indexing(small_file):
@@ -47,3 +48,29 @@ def test_dataloader_with_worker_processes_sees_every_sample_once(small_file):
     with SplitReader(small_file("shapes-v1"), "train") as reader:
         expected = torch.from_numpy(reader[:]["images"]).float().div(255).permute(0, 3, 1, 2)
     assert torch.equal(torch.stack([images[i] for i in range(len(dataset))]), expected)
+
+
+@pytest.mark.parametrize("stored", ["groupbench", "shuffled"])
+def test_sample_reader_matches_hdf5_in_any_order(small_file, tmp_path, stored):
+    """Direct chunk reads give exactly h5py's values, in shuffled and in index order; arrays stored
+    any other way (here with HDF5's shuffle filter) are read through h5py."""
+    path = small_file("tetris-v1")
+    if stored == "shuffled":
+        copy = tmp_path / "shuffled.h5"
+        copy.write_bytes(path.read_bytes())
+        with h5py.File(copy, "r+") as f:
+            for name in ("images", "masks", "factors/color"):
+                data = f["valid"][name][:]
+                del f["valid"][name]
+                f["valid"].create_dataset(name, data=data, chunks=(7, *data.shape[1:]), compression="gzip", shuffle=True)
+        path = copy
+    with h5py.File(path) as f:
+        readers = {name: SampleReader(f["valid"][name]) for name in ("images", "labels", "overlap", "masks", "num_objects", "factors/color")}
+        assert readers["images"].direct == (stored == "groupbench") and readers["labels"].direct
+        expected = {name: f["valid"][name][:] for name in readers}
+        order = np.concatenate([np.random.default_rng(0).permutation(100), np.arange(100)])
+        for i in order:
+            for name, reader in readers.items():
+                value = reader[int(i)]
+                assert value.dtype == expected[name].dtype and value.flags.writeable
+                np.testing.assert_array_equal(value, expected[name][i], err_msg=f"{name}[{i}]")

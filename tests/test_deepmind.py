@@ -1,9 +1,11 @@
-"""Importing DeepMind's official TFRecord files: framing, Example parsing, the mapping, errors, fetch.
+"""Importing DeepMind's official TFRecord files: framing, Example parsing, the mapping, CLEVR's crop
+and carving, Objects Room's backgrounds, errors, fetch.
 
-The TFRecord files are written here by a minimal encoder of this file's own (pure-Python CRC32C,
-protobuf written by hand), in the layout of DeepMind's files: one gzip stream, one tf.train.Example
-per record, one one-byte string per image or mask value, float32 lists for the factors, the
-multi-dSprites mask pixel-major.
+The TFRecord files are written here by a minimal encoder of the tests' own (tests/deepmind_layout.py:
+protobuf written by hand, a pure-Python CRC32C reference), in the layout of DeepMind's files: one
+gzip stream, one tf.train.Example per record, one one-byte string per image or mask value, float32
+lists for the factors, the multi-dSprites mask pixel-major. Expected arrays are computed from the
+scenes independently of the importer (the crop and resize with PyTorch).
 """
 
 from __future__ import annotations
@@ -14,18 +16,39 @@ import gzip
 import hashlib
 import http.server
 import json
-import struct
+import os
 import threading
 
+import google_crc32c
 import h5py
 import numpy as np
 import pytest
+import torch
+from deepmind_layout import (
+    bytes_feature,
+    crc32c,
+    encode_scenes,
+    example,
+    expected_arrays,
+    float_feature,
+    frame,
+    int64_feature,
+    length_delimited,
+    make_scenes,
+    masked,
+    scene_counts,
+    tag,
+    varint,
+    write_tfrecord,
+)
 
-from groupbench import registry
+from groupbench import __version__, registry
 from groupbench.errors import GroupbenchError
 from groupbench.format import validate
-from groupbench.importers import DEEPMIND
+from groupbench.importers import DEEPMIND, FILES, Selection
 from groupbench.importers import deepmind as dm
+from groupbench.importers.resize import resize_bilinear, resize_nearest
+from groupbench.importers.scenes import layout
 from groupbench.importers.tfrecord import (
     ExampleLayout,
     iter_records,
@@ -33,177 +56,38 @@ from groupbench.importers.tfrecord import (
     parse_example,
 )
 
-# --- a minimal independent encoder ------------------------------------------------------------
-
-
-def _crc_table() -> list[int]:
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-CRC_TABLE = _crc_table()
-
-
-def crc32c(data: bytes) -> int:
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def masked(crc: int) -> int:
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        low = n & 0x7F
-        n >>= 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def tag(number: int, wire: int) -> bytes:
-    return varint(number << 3 | wire)
-
-
-def length_delimited(number: int, payload: bytes) -> bytes:
-    return tag(number, 2) + varint(len(payload)) + payload
-
-
-def bytes_feature(values: np.ndarray) -> bytes:
-    """Feature{bytes_list}: one one-byte string per value, as DeepMind stores images and masks."""
-    strings = b"".join(length_delimited(1, bytes([v])) for v in np.asarray(values, np.uint8).ravel().tolist())
-    return length_delimited(1, strings)
-
-
-def float_feature(values, packed: bool = True) -> bytes:
-    values = np.asarray(values, np.float32).ravel().tolist()
-    if packed:
-        body = length_delimited(1, struct.pack(f"<{len(values)}f", *values))
-    else:
-        body = b"".join(tag(1, 5) + struct.pack("<f", v) for v in values)
-    return length_delimited(2, body)
-
-
-def int64_feature(values) -> bytes:
-    body = b"".join(tag(1, 0) + varint(v & 0xFFFFFFFFFFFFFFFF) for v in values)
-    return length_delimited(3, body)
-
-
-def example(features: dict[str, bytes]) -> bytes:
-    entries = b"".join(
-        length_delimited(1, length_delimited(1, key.encode()) + length_delimited(2, value)) for key, value in features.items()
-    )
-    return length_delimited(1, entries)
-
-
-def frame(payload: bytes) -> bytes:
-    header = struct.pack("<Q", len(payload))
-    return header + struct.pack("<I", masked(crc32c(header))) + payload + struct.pack("<I", masked(crc32c(payload)))
-
-
-def write_tfrecord(path, payloads, compress: bool = True):
-    data = b"".join(frame(p) for p in payloads)
-    path.write_bytes(gzip.compress(data, 6) if compress else data)
-    return path
-
-
-# --- scenes in the layout of the official files -------------------------------------------------
-
-
-def make_scenes(d, n: int, seed: int) -> dict[str, np.ndarray]:
-    """Random scenes: entity 0 the background, objects as rectangles drawn in entity order (later on top).
-
-    Scene 0 has a fully occluded object (visible 1, empty mask), scene 1 an unused entity before a
-    used one, the others a random number of objects with the unused entities at the end.
-    """
-    rng = np.random.default_rng(seed)
-    h, w, c = d.image
-    e = d.entities
-    owner = np.zeros((n, h, w), np.int64)
-    visibility = np.zeros((n, e), np.float32)
-    visibility[:, 0] = 1
-    floats = {name: np.zeros((n, e, c) if name == "color" else (n, e), np.float32) for name in d.factors if name != "visibility"}
-    for i in range(n):
-        if i == 0:
-            present = list(range(1, min(e, 3)))
-        elif i == 1:
-            present = list(range(2, e))
-        else:
-            present = list(range(1, 1 + int(rng.integers(1, e))))
-        for k in present:
-            top, left = rng.integers(0, h - 4), rng.integers(0, w - 4)
-            bottom, right = top + rng.integers(3, h - top + 1), left + rng.integers(3, w - left + 1)
-            owner[i, top:bottom, left:right] = k
-            visibility[i, k] = 1
-            for array in floats.values():
-                array[i, k] = rng.random(array.shape[2:], dtype=np.float32) * 20
-        if i == 0:  # the last object covers the first one entirely
-            owner[i][owner[i] == present[0]] = present[-1]
-    colors = rng.integers(0, 256, (n, e, c), dtype=np.uint8)
-    images = np.take_along_axis(colors[:, None, None], owner[..., None, None], axis=3)[..., 0, :]
-    masks = (owner[:, None] == np.arange(e)[None, :, None, None]).astype(np.uint8) * 255
-    return {"image": images, "mask": masks, "visibility": visibility, **floats}
-
-
-def encode_scenes(d, scenes, packed: bool = True, extra: bool = False, shuffled=(5, 9)) -> list[bytes]:
-    """One serialized Example per scene, in the official files' layout.
-
-    The features come in one order, except in the records ``shuffled`` (protobuf gives map entries
-    no order), so that the importer meets a change of structure within a file.
-    """
-    payloads = []
-    rng = np.random.default_rng(1)
-    for i in range(len(scenes["image"])):
-        mask = scenes["mask"][i]
-        if d.pixel_major_mask:
-            mask = mask.transpose(1, 2, 0)  # (H, W, E) as DeepMind stores multi-dSprites masks
-        features = {"image": bytes_feature(scenes["image"][i]), "mask": bytes_feature(mask)}
-        for name in d.factors:
-            features[name] = float_feature(scenes[name][i], packed=packed)
-        if extra:
-            features["count"] = int64_feature([i, -1])
-        keys = list(features)
-        if i in shuffled:
-            rng.shuffle(keys)
-        payloads.append(example({k: features[k] for k in keys}))
-    return payloads
-
-
-def expected_arrays(d, scenes) -> dict[str, np.ndarray]:
-    masks = scenes["mask"][:, 1:] > 0
-    present = (scenes["visibility"][:, 1:] > 0) | masks.any(axis=(2, 3))
-    num = np.array([1 + np.flatnonzero(p).max() if p.any() else 0 for p in present])
-    return {
-        "images": scenes["image"],
-        "labels": np.argmax(scenes["mask"], axis=1),
-        "overlap": np.zeros(masks.shape[:1] + masks.shape[2:], bool),
-        "masks": masks,
-        "num_objects": num,
-        **{f"factors/{name}": scenes[name][:, 1:] for name in d.factors},
-    }
-
-
 N_RECORDS = 13
+CLEVR_OBJECTS = [2, 8, 5, 10, 6, 7, 3, 9, 4, 7, 6, 8, 1]
+"""Objects in the 13 CLEVR scenes: records 0-5 give CLEVR6's train with --evaluation-from 6."""
+CLEVR_CARVING = ("--evaluation-from", "6", "--test", "2")
+
+
+def scenes_of(f, n, seed):
+    if f.name == "clevr_with_masks_train":
+        return make_scenes(f, n, seed, objects=CLEVR_OBJECTS[:n], outside=2)
+    return make_scenes(f, n, seed, background=4 if f.name.startswith("objects_room") else 1)
 
 
 @pytest.fixture(scope="module")
 def official(tmp_path_factory):
-    """dataset name -> (TFRecord path, scenes) of N_RECORDS records."""
+    """file name -> (TFRecord path, scenes) of N_RECORDS records, for every official file."""
     folder = tmp_path_factory.mktemp("deepmind")
     made = {}
-    for seed, (name, d) in enumerate(DEEPMIND.items()):
-        scenes = make_scenes(d, N_RECORDS, seed)
-        made[name] = (write_tfrecord(folder / d.file_name, encode_scenes(d, scenes)), scenes)
+    for seed, f in enumerate(FILES.values()):
+        scenes = scenes_of(f, N_RECORDS, seed)
+        made[f.name] = (write_tfrecord(folder / f.file_name, encode_scenes(f, scenes)), scenes)
     return made
+
+
+def carve(d, scenes, evaluation_from: int, test: int, valid: int | None) -> dict[str, list[int]]:
+    """The records of each split of a selected id, worked out from the scenes' object counts."""
+    low, high = d.objects_kept
+    kept = [i for i, n in enumerate(scene_counts(scenes)) if low <= n <= high]
+    late = [i for i in kept if i >= evaluation_from]
+    out = {"train": [i for i in kept if i < evaluation_from] if d.selection.train else []}
+    out["test"] = late[:test]
+    out["valid"] = late[test:] if valid is None else late[test : test + valid]
+    return {split: records for split, records in out.items() if records}
 
 
 # --- the reader ---------------------------------------------------------------------------------
@@ -212,6 +96,8 @@ def official(tmp_path_factory):
 def test_crc_and_framing_agree_with_the_encoder(tmp_path):
     assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
     assert masked_crc32c(b"some bytes") == masked(crc32c(b"some bytes"))
+    data = np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    assert all(google_crc32c.value(data[:n]) == crc32c(data[:n]) for n in (0, 1, 7, 64, 4999))  # the framing's CRCs
     payloads = [b"", b"x" * 1000, bytes(range(256)) * 50]
     assert list(iter_records(write_tfrecord(tmp_path / "a.tfrecords", payloads))) == payloads
     assert list(iter_records(write_tfrecord(tmp_path / "b.tfrecords", payloads, compress=False))) == payloads
@@ -257,40 +143,117 @@ def test_example_layout_reads_only_identical_structures():
 # --- importing ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(DEEPMIND))
+def _import_options(d) -> list[str]:
+    return list(CLEVR_CARVING) if d.selected else ["--splits", "6,3,4"]
+
+
+def _expected_splits(d, scenes) -> dict[str, list[int]]:
+    if d.selected:
+        return carve(d, scenes, 6, 2, d.selection.valid)
+    return {"train": list(range(6)), "valid": list(range(6, 9)), "test": list(range(9, 13))}
+
+
+@pytest.mark.parametrize("name", list(DEEPMIND))
 def test_import_matches_the_encoded_arrays(cli, official, tmp_path, name, monkeypatch):
     # small blocks, so that a split spans several blocks as on the real files
-    monkeypatch.setattr(dm, "block_length", lambda layout: layout.chunk_length)
+    monkeypatch.setattr(dm, "scene_block", lambda d: layout(d, True).chunk_length)
     d = DEEPMIND[name]
-    path, scenes = official[name]
+    path, scenes = official[d.file.name]
     out = tmp_path / "imported.h5"
-    result = cli("import", "deepmind", str(path), "--dataset", name, "--out", str(out), "--splits", "6,3,4")
+    result = cli("import", "deepmind", str(path), "--dataset", name, "--out", str(out), *_import_options(d))
     assert result.exit_code == 0, result.output
-    assert "train 6, valid 3, test 4 records" in result.output
+    splits = _expected_splits(d, scenes)
+    counts = ", ".join(f"{split} {len(splits[split])}" for split in ("train", "valid", "test") if split in splits)
+    assert f"({d.dataset_id}: {counts} records)" in result.output
     meta = validate(out)
     assert meta["dataset"] == d.dataset_id and meta["seed"] == 0
+    carving = {"evaluation_from": 6, "test": 2, "valid": d.selection.valid} if d.selected else {"splits": [6, 3, 4]}
     assert meta["params"] == {
-        "source": d.file_name, "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "splits": [6, 3, 4], "limit": None,
+        "source": d.file_name, "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), **carving,
+        "limit": None, "factors": True,
     }
     expected = expected_arrays(d, scenes)
-    assert expected["num_objects"][0] == 2 and not expected["masks"][0, 0].any()  # fully occluded, still counted
-    assert expected["num_objects"][1] == d.entities - 1 and not expected["masks"][1, 0].any()  # unused slot first
     with h5py.File(out) as f:
-        assert list(f) == ["test", "train", "valid"]
-        for split, (first, stop) in {"train": (0, 6), "valid": (6, 9), "test": (9, 13)}.items():
+        assert sorted(f) == sorted(splits)
+        for split, records in splits.items():
             for array, values in expected.items():
                 stored = f[split][array][:]
-                assert stored.dtype == (np.float32 if array.startswith("factors") else values.dtype if array != "labels"
-                                        and array != "num_objects" else np.uint8), array
-                np.testing.assert_array_equal(stored, values[first:stop], err_msg=f"{split}/{array}")
+                kind = {"labels": np.uint8, "num_objects": np.uint8}.get(array, values.dtype)
+                assert stored.dtype == kind, array
+                np.testing.assert_array_equal(stored, values[records], err_msg=f"{split}/{array}")
+            assert f[split]["masks"].shape[1] == d.max_objects
     info = cli("info", str(out))
-    assert d.dataset_id in info.output and "seed 0" in info.output
+    assert d.dataset_id in info.output and "(imported, not generated: no seed)" in info.output and "seed 0" not in info.output
+
+
+def test_scene_quirks_are_kept(official):
+    """Hidden objects count, an unused entity before a used one leaves an empty slot, cropped-away objects count."""
+    d = DEEPMIND["tetrominoes"]
+    expected = expected_arrays(d, official[d.file.name][1])
+    assert expected["num_objects"][0] == 2 and not expected["masks"][0, 0].any()  # fully occluded, still counted
+    assert expected["num_objects"][1] == d.max_objects and not expected["masks"][1, 0].any()  # unused slot first
+    clevr = expected_arrays(DEEPMIND["clevr6"], official["clevr_with_masks_train"][1])
+    assert clevr["num_objects"][2] == CLEVR_OBJECTS[2] and not clevr["masks"][2, 0].any()  # outside the crop, counted
+    room = DEEPMIND["objects_room"]
+    scenes = official[room.file.name][1]
+    expected = expected_arrays(room, scenes)
+    background = (scenes["mask"][:, :4] > 0).any(axis=1)
+    assert (expected["labels"][background] == 0).all() and (expected["labels"][~background] > 0).all()
+
+
+def test_crop_and_resize_match_pytorch():
+    """Bilinear at pixel centres rounded half up, nearest at pixel centres, for any sizes (PyTorch as the reference)."""
+    rng = np.random.default_rng(3)
+    for h, w, size in [(192, 192, (128, 128)), (35, 35, (32, 32)), (6, 9, (13, 4))]:
+        images = rng.integers(0, 256, (2, h, w, 3), dtype=np.uint8)
+        reference = torch.nn.functional.interpolate(
+            torch.from_numpy(images).permute(0, 3, 1, 2).double(), size=size, mode="bilinear", align_corners=False
+        ).permute(0, 2, 3, 1).numpy()
+        ours = resize_bilinear(images, size)
+        near_tie = np.abs(reference - np.floor(reference) - 0.5) < 1e-6  # float rounding may go either way there
+        assert (ours == np.floor(reference + 0.5))[~near_tie].all() and (np.abs(ours - reference) <= 0.5 + 1e-6).all()
+        masks = rng.integers(0, 4, (2, 3, h, w))
+        nearest = torch.nn.functional.interpolate(torch.from_numpy(masks).double(), size=size, mode="nearest-exact").numpy()
+        np.testing.assert_array_equal(resize_nearest(masks, size), nearest)
+
+
+def test_clevr_defaults_and_valid_limit(official, tmp_path):
+    d = DEEPMIND["clevr6"]
+    path, scenes = official[d.file.name]
+    # the default carving: all 13 records lie before record 70,000, so only train is written
+    out, sizes = dm.import_deepmind(path, "clevr6", tmp_path / "a.h5")
+    kept = [i for i, n in enumerate(scene_counts(scenes)) if n <= 6]
+    assert sizes == {"train": len(kept)}
+    # --valid caps the validation records; reading stops once test and valid are full
+    out, sizes = dm.import_deepmind(path, "clevr6", tmp_path / "b.h5", selection=Selection(4, 1, 1))
+    assert sizes == {split: len(r) for split, r in carve(d, scenes, 4, 1, 1).items()}
+    few = write_tfrecord(tmp_path / "few.tfrecords", encode_scenes(d.file, scenes)[::12])  # 2 and 1 objects
+    with pytest.raises(GroupbenchError, match="none of the 2 records read has 7-10 objects"):
+        dm.import_deepmind(few, "clevr10", tmp_path / "c.h5", selection=Selection(0, 5, 0, train=False))
+    assert not (tmp_path / "c.h5").exists()
+
+
+def test_no_factors_counts_visible_objects(official, tmp_path):
+    d = DEEPMIND["multi_dsprites_colored_on_colored"]
+    scenes = {k: v.copy() for k, v in official[d.file.name][1].items()}
+    last = scene_counts(scenes)[3]
+    scenes["mask"][3, last] = 0  # scene 3's last object: visible by its factors, no pixel in its mask
+    path = write_tfrecord(tmp_path / "hidden.tfrecords", encode_scenes(d.file, scenes))
+    out, _ = dm.import_deepmind(path, d.name, tmp_path / "n.h5", splits=(N_RECORDS, 0, 0), factors=False)
+    meta = validate(out)
+    assert meta["params"]["factors"] is False
+    expected = expected_arrays(d, scenes, factors=False)
+    with h5py.File(out) as f:
+        assert "factors" not in f["train"]
+        for array, values in expected.items():
+            np.testing.assert_array_equal(f["train"][array][:], values, err_msg=array)
+    assert expected["num_objects"][3] == last - 1 and expected_arrays(d, scenes)["num_objects"][3] == last
 
 
 def test_import_extra_features_and_unpacked_floats(official, tmp_path):
     d = DEEPMIND["multi_dsprites_colored_on_colored"]
-    scenes = official[d.name][1]
-    path = write_tfrecord(tmp_path / "x.tfrecords", encode_scenes(d, scenes, packed=False, extra=True), compress=False)
+    scenes = official[d.file.name][1]
+    path = write_tfrecord(tmp_path / "x.tfrecords", encode_scenes(d.file, scenes, packed=False, extra=True), compress=False)
     out, sizes = dm.import_deepmind(path, d.name, tmp_path / "x.h5", splits=(N_RECORDS, 0, 0))
     assert sizes == {"train": N_RECORDS}
     validate(out)
@@ -301,7 +264,7 @@ def test_import_extra_features_and_unpacked_floats(official, tmp_path):
 
 
 def test_limit_and_short_files_fill_the_splits_in_order(cli, official, tmp_path):
-    path = official["tetrominoes"][0]
+    path = official["tetrominoes_train"][0]
     out = tmp_path / "t.h5"
     result = cli("import", "deepmind", str(path), "--dataset", "tetrominoes", "--out", str(out), "--splits", "5,3,3",
                  "--limit", "10")
@@ -317,6 +280,47 @@ def test_limit_and_short_files_fill_the_splits_in_order(cli, official, tmp_path)
     assert exists.exit_code == 1 and "--overwrite" in exists.output
 
 
+def test_info_and_show_describe_what_an_imported_file_holds(cli, official, tmp_path):
+    """A short file and no test split: info tells the records held (not the spec's default splits
+    or a seed), show picks a split the file holds."""
+    path = official["tetrominoes_train"][0]
+    out = tmp_path / "t.h5"
+    assert cli("import", "deepmind", str(path), "--dataset", "tetrominoes", "--out", str(out), "--splits", "10,20,0").exit_code == 0
+    lines = cli("info", str(out)).output.splitlines()
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert lines[0] == f"{out}: deepmind/tetrominoes-v1 (imported, not generated: no seed), groupbench/1, groupbench {__version__}"
+    assert lines[1] == f"imported from {path.name} (sha256 {sha[:16]}...): holds {N_RECORDS} records; factors yes; limit none; splits 10,20,0"
+    assert [line.split()[:2] for line in lines[2:]] == [["train", "10"], ["valid", str(N_RECORDS - 10)]]
+    described = json.loads(cli("info", "--json", str(out)).output)
+    assert described["imported"] and described["seed"] is None and described["params"]["source_sha256"] == sha
+    shown = cli("show", str(out), "--out", str(tmp_path / "t.png"))
+    assert shown.exit_code == 0 and shown.output.strip() == f"wrote {tmp_path / 't.png'}: split valid"
+
+
+def test_import_reports_progress_in_a_log(cli, official, tmp_path, monkeypatch):
+    from groupbench import progress
+
+    monkeypatch.setattr(progress, "LOG_INTERVAL_S", 0.0)
+    result = cli("import", "deepmind", str(official["tetrominoes_train"][0]), "--dataset", "tetrominoes", "--out", str(tmp_path / "t.h5"))
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("checking records: ") and " rec/s, ETA " in lines[0]
+    assert lines[-1].startswith("import deepmind/tetrominoes-v1: done, 13 rec in ")
+
+
+def test_import_never_writes_over_its_source_and_survives_a_full_disk(groupbench_process, refused, official, tmp_path):
+    source = tmp_path / "tetrominoes_train.tfrecords"
+    source.write_bytes(official["tetrominoes_train"][0].read_bytes())
+    before = source.read_bytes()
+    refused(groupbench_process("import", "deepmind", source, "--dataset", "tetrominoes", "--out", source, "--overwrite"),
+            "is also an input of this command; inputs are never overwritten")
+    out = tmp_path / "out" / "t.h5"
+    out.parent.mkdir()
+    refused(groupbench_process("import", "deepmind", source, "--dataset", "tetrominoes", "--out", out, file_size_limit=8000),
+            f"cannot write {out}: File too large")
+    assert source.read_bytes() == before and os.listdir(out.parent) == []
+
+
 def _error(cli, path, tmp_path, dataset="tetrominoes", *extra):
     result = cli("import", "deepmind", str(path), "--dataset", dataset, "--out", str(tmp_path / "e.h5"), *extra)
     assert result.exit_code == 1, result.output
@@ -327,7 +331,7 @@ def _error(cli, path, tmp_path, dataset="tetrominoes", *extra):
 
 
 def test_truncated_file(cli, official, tmp_path):
-    data = official["tetrominoes"][0].read_bytes()
+    data = official["tetrominoes_train"][0].read_bytes()
     cut = tmp_path / "cut.tfrecords"
     cut.write_bytes(data[: len(data) * 2 // 3])
     assert "truncated" in _error(cli, cut, tmp_path) and "record" in _error(cli, cut, tmp_path)
@@ -337,7 +341,7 @@ def test_truncated_file(cli, official, tmp_path):
 
 
 def test_crc_mismatch_names_the_record(cli, official, tmp_path):
-    raw = bytearray(gzip.decompress(official["tetrominoes"][0].read_bytes()))
+    raw = bytearray(gzip.decompress(official["tetrominoes_train"][0].read_bytes()))
     record = len(raw) // N_RECORDS
     raw[3 * record + 5000] ^= 0x40  # a bit of record 3's data
     bad = tmp_path / "bad.tfrecords"
@@ -347,7 +351,7 @@ def test_crc_mismatch_names_the_record(cli, official, tmp_path):
 
 
 def test_corrupted_gzip_data(cli, official, tmp_path):
-    data = bytearray(official["tetrominoes"][0].read_bytes())
+    data = bytearray(official["tetrominoes_train"][0].read_bytes())
     for i in range(len(data) // 2, len(data) // 2 + 64):
         data[i] ^= 0xFF
     bad = tmp_path / "bad.tfrecords"
@@ -388,18 +392,34 @@ def test_wrong_dataset_is_named(cli, official, tmp_path):
 
 def test_missing_feature_names_the_record(official, tmp_path):
     d = DEEPMIND["multi_dsprites_binarized"]
-    without = dataclasses.replace(d, factors=tuple(f for f in d.factors if f != "orientation"))
-    payloads = encode_scenes(d, official[d.name][1])[:4] + encode_scenes(without, make_scenes(without, 2, 5))
+    without = dataclasses.replace(d.file, factors=tuple(f for f in d.file.factors if f.name != "orientation"))
+    payloads = encode_scenes(d.file, official[d.file.name][1])[:4] + encode_scenes(without, make_scenes(without, 2, 5))
     path = write_tfrecord(tmp_path / "m.tfrecords", payloads)
     with pytest.raises(GroupbenchError, match="record 4 has no feature 'orientation'"):
         dm.import_deepmind(path, d.name, tmp_path / "m.h5", splits=(6, 0, 0))
 
 
 def test_bad_options(cli, official, tmp_path):
-    path = official["tetrominoes"][0]
+    path = official["tetrominoes_train"][0]
     assert "--splits" in _error(cli, path, tmp_path, "tetrominoes", "--splits", "10,10")
     assert "--splits" in _error(cli, path, tmp_path, "tetrominoes", "--splits", "0,0,0")
     assert "--limit" in _error(cli, path, tmp_path, "tetrominoes", "--limit", "0")
+    assert "not --evaluation-from" in _error(cli, path, tmp_path, "tetrominoes", "--test", "5")
+    clevr = official["clevr_with_masks_train"][0]
+    assert "not --splits" in _error(cli, clevr, tmp_path, "clevr6", "--splits", "5,5,5")
+    assert ">= 0" in _error(cli, clevr, tmp_path, "clevr6", "--test", "-1")
+
+
+def test_files_of_other_datasets_are_refused(cli, official, tmp_path):
+    # the CLEVR file into a multi-dSprites id, and a room test file into the train id: told apart by their sizes
+    message = _error(cli, official["clevr_with_masks_train"][0], tmp_path, "multi_dsprites_colored_on_colored")
+    assert "--dataset clevr6, clevr10 or clevr_with_masks" in message
+    message = _error(cli, official["objects_room_test_six_objects"][0], tmp_path, "objects_room")
+    assert "feature 'mask'" in message and "objects_room_six_objects" in message
+    # the two 10-entity room test files look alike: told apart by their official names
+    message = _error(cli, official["objects_room_test_six_objects"][0], tmp_path, "objects_room_identical_color")
+    assert "named as DeepMind's objects_room_test_six_objects.tfrecords" in message
+    assert "--dataset objects_room_six_objects" in message
 
 
 # --- registry, scoring, leaderboard -------------------------------------------------------------
@@ -409,8 +429,10 @@ def test_ids_are_registered_import_only(cli):
     for d in DEEPMIND.values():
         spec = registry.get(d.dataset_id)
         assert spec.imported and spec.primary_metric == "ari" and spec.image_size == d.image
-        assert spec.resolve_params() == {"source": d.file_name, "source_sha256": None,
-                                         "splits": [60000, 10000, 10000], "limit": None}
+        carving = ({"evaluation_from": 70000, "test": 320, "valid": d.selection.valid} if d.selected
+                   else {"splits": list(d.splits)})
+        assert spec.resolve_params() == {"source": d.file_name, "source_sha256": None, **carving, "limit": None,
+                                         "factors": True}
         with pytest.raises(GroupbenchError, match="groupbench import deepmind"):
             spec.resolve_params({"variant": "x"})
     result = cli("generate", "deepmind/tetrominoes-v1", "--out", "never.h5")
@@ -425,7 +447,7 @@ def test_ids_are_registered_import_only(cli):
 
 def test_score_and_submit_imported_data(cli, official, tmp_path):
     out = tmp_path / "t.h5"
-    dm.import_deepmind(official["tetrominoes"][0], "tetrominoes", out, splits=(3, 3, 7))
+    dm.import_deepmind(official["tetrominoes_train"][0], "tetrominoes", out, splits=(3, 3, 7))
     with h5py.File(out) as f:
         np.save(tmp_path / "pred.npy", f["test/labels"][:])
     result = cli("score", str(tmp_path / "pred.npy"), "--dataset", str(out), "--out", str(tmp_path / "r.json"))
@@ -439,7 +461,9 @@ def test_score_and_submit_imported_data(cli, official, tmp_path):
     assert result.exit_code == 0, result.output
     assert cli("leaderboard", "render", "--board", str(board)).exit_code == 0
     readme = (board / "README.md").read_text()
-    assert "deepmind/tetrominoes-v1[" in readme and "Ranked by ARI" in readme
+    # one section per configuration (an import's options are none); an unofficial part of the data is shown apart
+    assert "## deepmind/tetrominoes-v1\n" in readme
+    assert "Apart, not ranked with the above (not the official data; 7 images (protocol: 320); overlap pixels left out" in readme
 
 
 # --- fetch --------------------------------------------------------------------------------------
@@ -481,7 +505,7 @@ def _goog_hash(body: bytes) -> str:
 
 
 def test_fetch_downloads_and_verifies(cli, official, tmp_path):
-    body = official["tetrominoes"][0].read_bytes()
+    body = official["tetrominoes_train"][0].read_bytes()
     digest = hashlib.sha256(body).hexdigest()
     server = _Server(body, {"x-goog-hash": _goog_hash(body)})
     try:
@@ -509,6 +533,29 @@ def test_fetch_without_published_checksum_prints_the_digest(cli, tmp_path):
         assert result.exit_code == 0, result.output
         assert hashlib.sha256(body).hexdigest() in result.output and "verified: length" in result.output
         assert (tmp_path / "multi_dsprites_binarized.tfrecords").read_bytes() == body
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("dataset, path", [
+    ("clevr6", "/clevr_with_masks/clevr_with_masks_train.tfrecords"),
+    ("objects_room_identical_color", "/objects_room/objects_room_test_identical_color.tfrecords"),
+])
+def test_fetch_knows_the_clevr_and_objects_room_files(cli, official, tmp_path, dataset, path):
+    name = path.rsplit("/", 1)[1].removesuffix(".tfrecords")
+    body = official[name][0].read_bytes()
+    server = _Server(body, {"x-goog-hash": _goog_hash(body)})
+    try:
+        result = cli("fetch", "deepmind", dataset, "--out", str(tmp_path), "--base-url", server.url)
+        assert result.exit_code == 0, result.output
+        assert server.requests == [path] and (tmp_path / path.rsplit("/", 1)[1]).read_bytes() == body
+        assert f"--dataset {dataset}" in result.output
+        if dataset == "clevr6":  # the other CLEVR ids use the same file: already there
+            again = cli("fetch", "deepmind", "clevr_with_masks", "--out", str(tmp_path), "--base-url", server.url)
+            assert again.exit_code == 0 and "present" in again.output and len(server.requests) == 1
+        imported = cli("import", "deepmind", str(tmp_path / path.rsplit("/", 1)[1]), "--dataset", dataset,
+                       "--out", str(tmp_path / "x.h5"), *(CLEVR_CARVING if dataset == "clevr6" else ()))
+        assert imported.exit_code == 0, imported.output
     finally:
         server.close()
 

@@ -10,7 +10,7 @@ from groupbench.data import SplitReader
 from groupbench.errors import GroupbenchError
 from groupbench.export import export
 from groupbench.format import Batch, FactorSpec, SplitLayout
-from groupbench.generation import generate
+from groupbench.generation import Shard, generate
 from groupbench.writer import DatasetFileWriter, encode_block
 
 
@@ -256,7 +256,7 @@ def test_export_errors(small_file, tmp_path):
     assert h5py.is_hdf5(tmp_path / "exists.h5")
     with pytest.raises(GroupbenchError, match="no such file"):
         export(tmp_path / "missing.h5", "nem", tmp_path / "y.h5")
-    with pytest.raises(GroupbenchError, match="replace its own source"):
+    with pytest.raises(GroupbenchError, match="is also an input of this command; inputs are never overwritten"):
         export(source, "nem", source, overwrite=True)
 
 
@@ -272,3 +272,16 @@ def test_export_command(small_file, tmp_path, cli):
 
     result = CliRunner().invoke(main, ["export", str(tmp_path / "nothing.h5"), "--layout", "nem", "--out", str(tmp_path / "n.h5")])
     assert result.exit_code == 1 and "no such file" in result.output and "Traceback" not in result.output
+
+
+def test_empty_splits_of_a_shard_are_left_out(tmp_path, cli):
+    """A shard of a small dataset may hold no sample of a split: export leaves it out, show picks a split with samples."""
+    path = generate("tetris-v1", tmp_path / "s.h5", sizes={"train": 16, "valid": 8, "test": 8}, shard=Shard(1, 2), progress=False)
+    with h5py.File(path) as f:
+        assert f["test/images"].shape[0] == 0 and f["train/images"].shape[0] == 8
+    result = cli("export", str(path), "--layout", "nem", "--out", str(tmp_path / "e.h5"))
+    assert result.exit_code == 0 and "not written: validation, test (FILE has no samples for it)" in result.output
+    with h5py.File(tmp_path / "e.h5") as f:
+        assert list(f) == ["training"] and f["training/features"].shape == (1, 8, 35, 35, 3)
+    shown = cli("show", str(path), "--out", str(tmp_path / "g.png"))
+    assert shown.exit_code == 0 and shown.output.strip() == f"wrote {tmp_path / 'g.png'}: split train"

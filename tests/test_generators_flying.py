@@ -380,7 +380,7 @@ def test_gif_preview_animates_sequences_and_png_keeps_the_first_frame(small_file
 
     path = small_file("flying-shapes-v1")
     result = cli("show", str(path), "--n", "3", "--out", str(tmp_path / "s.gif"))
-    assert result.exit_code == 0 and result.output.strip() == f"wrote {tmp_path / 's.gif'}"
+    assert result.exit_code == 0 and result.output.strip() == f"wrote {tmp_path / 's.gif'}: split test"
     result = cli("show", str(path), "--n", "3", "--out", str(tmp_path / "s.png"))
     assert result.exit_code == 0 and "--out NAME.gif animates" in result.output
     gif, png = Image.open(tmp_path / "s.gif"), np.array(Image.open(tmp_path / "s.png").convert("RGB"))
@@ -390,11 +390,17 @@ def test_gif_preview_animates_sequences_and_png_keeps_the_first_frame(small_file
         gif.seek(t)
         frame = np.array(gif.convert("RGB"))
         assert frame.shape == png.shape
-        # the first image of the grid, at 4x: the frame of sample 0 (gap 8 px, then the image)
-        shown = frame[8 : 8 + 112 : 4, 8 : 8 + 112 : 4, 0]
+        # the first image of the grid, at 4x: the frame of sample 0 (headings 16 px, gap 8 px, then the image)
+        shown = frame[24 : 24 + 112 : 4, 8 : 8 + 112 : 4, 0]
         assert (shown == s["images"][0, t, ..., 0]).all()
         if t == 0:
             assert (frame == png).all()
+    # a frame counter in the band below the grid: frames differ there, and only there and in the panels
+    gif.seek(0)
+    first = np.array(gif.convert("RGB"))
+    gif.seek(20)
+    last = np.array(gif.convert("RGB"))
+    assert (first[-16:] != last[-16:]).any() and (first[:16] == last[:16]).all()
     still = cli("show", str(small_file("shapes-v1")), "--n", "2", "--out", str(tmp_path / "still.gif"))
     assert still.exit_code == 0 and Image.open(tmp_path / "still.gif").n_frames == 1
 

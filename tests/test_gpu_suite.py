@@ -79,8 +79,10 @@ def test_the_entries_are_valid_and_carry_their_budget(suite_run, cli, tmp_path):
         assert entry["compute"]["wall_time_s"] > 0 and entry["compute"]["steps"] == run["steps"]
         # a run its share of the time stopped says so; one that stopped early (tiny data) is no budget run
         assert ("s time budget]" in entry["variant"]) is (run["stopped"] == "max_time"), (run["stopped"], entry["variant"])
+        assert entry["compute"].get("budget", "").endswith("s time budget") is (run["stopped"] == "max_time")
         assert "gpu-suite" in entry["notes"] and "batch_size=4" in entry["notes"]
-        assert entry["metrics"]["ari"]["conventions"]["include_overlap"] is name.startswith("iodine")
+        ari = next(metric for key, metric in entry["metrics"].items() if key.split("/")[0] == "ari")  # sequences: ari/per-frame
+        assert ari["conventions"]["include_overlap"] is name.startswith("iodine")  # each paper's conventions
         assert (Path(run["run"]) / "training.png").exists()
     result = cli("leaderboard", "submit", *map(str, paths), "--board", str(tmp_path / "board"))
     assert result.exit_code == 0, result.output

@@ -15,8 +15,9 @@ from groupbench.errors import GroupbenchError
 from groupbench.generation import generate
 from groupbench.leaderboard import Board, load
 from groupbench.leaderboard.board import validate_entry
-from groupbench.leaderboard.render import ranked_tables, render
-from groupbench.leaderboard.submit import entry_from_results, reference_digests
+from groupbench import protocols
+from groupbench.leaderboard.render import render, sections
+from groupbench.leaderboard.submit import entry_from_results, reference_digests, rescore_entry
 from groupbench.scoring import score_file
 
 REPOSITORY_BOARD = Path(__file__).resolve().parents[1] / "leaderboard"
@@ -57,9 +58,10 @@ def test_an_entry_from_three_seeds(seed_results):
     assert ami["values"] == values and ami["seeds"] == 3
     assert ami["mean"] == pytest.approx(np.mean(values)) and ami["std"] == pytest.approx(np.std(values, ddof=1))
     assert ami["conventions"] == {
-        "include_background": False, "include_overlap": False, "average_method": "max",
-        "aggregation": "mean over images of per-image scores",
+        "include_background": False, "include_overlap": False, "pixels": "fg-unique", "average_method": "max",
+        "degenerate": "one", "aggregation": "mean over images of per-image scores",
     }
+    assert entry["metrics"]["mbo"]["conventions"]["background_in_segments"] is False
     assert entry["dataset"]["official"] is True and entry["dataset"]["images"] == 10_000
     assert len(entry["predictions"]) == 3
 
@@ -75,12 +77,13 @@ def test_unofficial_data_is_refused_unless_marked(small_file, tmp_path):
     assert entry["dataset"]["official"] is False
 
 
-def test_part_of_the_official_split_is_not_official(official_shapes, tmp_path):
+def test_part_of_the_official_split_is_official_data_shown_apart(official_shapes, tmp_path):
+    """The first 320 images of the standard split are official data; the protocol scores 10,000."""
     path, predictions = official_shapes
     np.save(tmp_path / "part.npy", np.load(predictions[0])[:320])
-    results = [score_file(tmp_path / "part.npy", path)[0]]
-    with pytest.raises(GroupbenchError, match="9680 images of the split were not scored"):
-        entry_from_results(results, method="Partial")
+    entry = entry_from_results([score_file(tmp_path / "part.npy", path)[0]], method="Partial")
+    assert entry["dataset"]["official"] is True and entry["dataset"]["images"] == 320
+    assert protocols.get("shapes-v1").differences(entry) == ["320 images (protocol: 10,000)"]
 
 
 def test_seeds_of_different_configurations_do_not_mix(seed_results):
@@ -143,15 +146,18 @@ def test_load_ranks_and_renders(seed_results, tmp_path):
     reported["metrics"] = {"ari": {**reported["metrics"]["ari"], "mean": 0.99, "values": None, "std": 0.004, "seeds": 5}}
     board.add(reported)
     frame = load(tmp_path / "board")
-    assert len(frame) == 3 * 2 + 1 and set(frame["metric"]) == {"ami", "ari"}
+    assert len(frame) == 3 * 7 + 1 and set(frame["metric"]) == {"ami", "ari", "mbo", "miou-objects", "miou-segments", "msc", "sc"}
     assert frame.loc[frame["method"] == "Paper", "reference"].item() == "A paper, Table 1"
-    table = ranked_tables(board)["shapes-v1"]
-    # shapes-v1 ranks by AMI: the least noisy first; the entry without AMI last
-    assert [row.entry["method"] for row in table] == ["Noise 0", "Noise 1", "Noise 2", "Paper"]
+    assert frame.loc[frame["method"] == "Paper", "differences"].item() == "image count unknown; no ami score"
+    assert frame.loc[frame["method"] == "Noise 0", "under_protocol"].all()
+    (section,) = sections(board)
+    # shapes-v1 ranks by AMI under its protocol: the least noisy first; the entry without AMI is shown apart
+    assert [row.entry["method"] for row in section.ranked] == ["Noise 0", "Noise 1", "Noise 2"]
+    assert [(g.differences, [r.entry["method"] for r in g.rows]) for g in section.apart] == [(("image count unknown", "no ami score"), ["Paper"])]
     markdown, page = render(board)
     text = markdown.read_text()
     assert "## shapes-v1" in text and "| 1 | Noise 0 |" in text and "0.990 ± 0.004" in text
-    assert "reported (A paper, Table 1)" in text
+    assert "Apart, not ranked with the above (image count unknown; no ami score)" in text and "reported (A paper, Table 1)" in text
     html = page.read_text()
     assert "<svg" in html and "http://" not in html.replace("http://www.w3.org", "") and "src=" not in html
 
@@ -186,3 +192,98 @@ def test_the_committed_board_is_rendered_from_its_entries(tmp_path):
     board = Board(REPOSITORY_BOARD)
     assert (REPOSITORY_BOARD / "README.md").read_text() == render_markdown(board)
     assert (REPOSITORY_BOARD / "index.html").read_text() == render_html(board)
+
+
+def test_the_committed_board_never_ranks_unlike_with_unlike():
+    """Every ranked table holds entries that follow its protocol: same images, same conventions."""
+    board = Board(REPOSITORY_BOARD)
+    for section in sections(board):
+        if not section.ranked:
+            continue
+        key = section.primary
+        shapes = {(r.entry["dataset"]["images"], json.dumps({k: v for k, v in r.metric(key)["conventions"].items()
+                   if k not in ("note", "aggregation")} | {"degenerate": r.metric(key)["conventions"].get("degenerate", "one")},
+                   sort_keys=True)) for r in section.ranked}
+        assert len(shapes) == 1, (section.label, shapes)
+        assert all(r.entry["dataset"]["official"] for r in section.ranked), section.label
+    by_label = {s.label: s for s in sections(board)}
+    # the multi-dSprites table ranks only FG-ARI with overlap pixels under their visible object, on 320 images
+    for row in by_label["multi-dsprites-v1"].ranked:
+        assert row.metric("ari")["conventions"]["include_overlap"] is True and row.entry["dataset"]["images"] == 320
+    ranked = {r.entry["method"] for r in by_label["deepmind/multi-dsprites-colored-on-grayscale-v1"].ranked}
+    assert ranked == {"IODINE", "MONet"}
+    apart = {g.differences: [r.entry["method"] for r in g.rows] for g in by_label["shapes-v1"].apart}
+    assert apart[("1,000 images (protocol: 10,000)",)] == ["RC"] * 4  # RC's protocol is not N-EM's
+    assert apart[("320 images (protocol: 10,000)", "no ami score")] == ["IODINE", "R-NEM"]
+
+
+def test_reproductions_show_their_difference_from_the_paper_and_their_budget():
+    board = Board(REPOSITORY_BOARD)
+    rows = [r for s in sections(board) for r in s.ranked + [x for g in s.apart for x in g.rows]]
+    reproduced = [r for r in rows if r.entry["source"]["type"] == "reproduced" and r.entry["method"] != "Connected components"]
+    assert reproduced and all(r.entry.get("paper_result") for r in reproduced)
+    for row in reproduced:
+        paper = row.entry["paper_result"]
+        delta, target = row.paper_difference()
+        assert float(delta) == pytest.approx(row.metric(paper["metric"])["mean"] - paper["mean"], abs=5e-4)
+        assert paper["reference"] in target
+    budgeted = [r for r in rows if (r.entry.get("compute") or {}).get("budget")]
+    assert len(budgeted) == 4 and all(r.budget and "[budget" not in r.entry["variant"] for r in budgeted)
+    text = (REPOSITORY_BOARD / "README.md").read_text()
+    assert text.count(" (budget run) |") == len(budgeted)
+    page = (REPOSITORY_BOARD / "index.html").read_text()
+    assert page.count('class="badge"') == len(budgeted) and "budget-hatch" in page
+
+
+def test_old_entries_still_read(seed_results):
+    """An entry written before protocols: no pixels, degenerate policy, frames or paper result."""
+    entry = entry_from_results(seed_results[:1], method="Old")
+    for metric in entry["metrics"].values():
+        for key in ("pixels", "degenerate", "background_in_segments"):
+            metric["conventions"].pop(key, None)
+    entry["metrics"] = {k: v for k, v in entry["metrics"].items() if k in ("ami", "ari")}
+    validate_entry(entry)
+    assert protocols.get("shapes-v1").differences(entry) == []
+
+
+def test_rescoring_checks_the_predictions_and_keeps_the_provenance(official_shapes, tmp_path):
+    path, predictions = official_shapes
+    old = entry_from_results([score_file(predictions[0], path, metrics=("ami",))[0]], method="Noise", variant="p=0.1",
+                             source="reproduced", kind="baseline", compute={"device": "cpu", "budget": "3 epochs"},
+                             paper_result={"metric": "ami", "mean": 0.9, "std": None, "reference": "A paper, Table 2"})
+    board = Board(tmp_path / "board")
+    old_path = board.add(old)
+    with pytest.raises(GroupbenchError, match="not the predictions the entry was scored from"):
+        rescore_entry(old, [str(predictions[1])], str(path))
+    args = [sys.executable, "-m", "groupbench", "leaderboard", "rescore", str(old_path), str(predictions[0]), "--dataset", str(path)]
+    result = subprocess.run(args, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    ((new_path, new),) = board.entries()
+    assert new_path != old_path and not old_path.exists() and new["protocol"] == "nem-10000"
+    assert set(new["metrics"]) == set(protocols.get("shapes-v1").metrics)
+    assert new["metrics"]["ami"]["mean"] == old["metrics"]["ami"]["mean"]  # same images, same conventions
+    assert new["compute"] == old["compute"] and new["paper_result"] == old["paper_result"]
+    assert "Rescored under the nem-10000 protocol from the same predictions" in new["notes"]
+
+
+def test_submit_records_the_paper_result(official_shapes, tmp_path, cli):
+    path, predictions = official_shapes
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps(score_file(predictions[0], path, metrics=("ami",))[0]))
+    board = tmp_path / "b"
+    bad = cli("leaderboard", "submit", str(results), "--method", "X", "--paper-result", "ami=high", "--paper-reference", "P",
+              "--board", str(board))
+    assert bad.exit_code == 1 and "--paper-result takes METRIC=MEAN" in bad.output
+    good = cli("leaderboard", "submit", str(results), "--method", "X", "--source", "reproduced", "--budget", "2 epochs",
+               "--paper-result", "ami=0.9+-0.01", "--paper-reference", "A paper, Table 2", "--board", str(board))
+    assert good.exit_code == 0, good.output
+    entry = Board(board).entries()[0][1]
+    assert entry["paper_result"] == {"metric": "ami", "mean": 0.9, "std": 0.01, "reference": "A paper, Table 2"}
+    assert entry["compute"] == {"budget": "2 epochs"}
+
+
+def test_protocols_command_lists_every_configuration(cli):
+    result = cli("leaderboard", "protocols")
+    assert result.exit_code == 0
+    assert "multi-dsprites-v1: fg-ari-320: the first 320 test images; ranked by ari; pixels fg-visible" in result.output
+    assert len(result.output.strip().splitlines()) == len(protocols.PROTOCOLS)

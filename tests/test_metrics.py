@@ -300,11 +300,11 @@ def test_iter_scores_streams_chunks_from_hdf5(tmp_path):
     true, pred, valid = random_batch(10, 23, 50, 4, 5, 0.9)
     with h5py.File(tmp_path / "scores.h5", "w") as f:
         f["true"], f["pred"], f["valid"] = true, pred, valid
-        chunks = list(iter_scores(f["true"], f["pred"], f["valid"], average_method="max", chunk_size=5))
+        chunks = list(iter_scores(f["true"], f["pred"], f["valid"], metrics=("ari", "ami"), average_method="max", chunk_size=5))
     assert [c.start for c in chunks] == [0, 5, 10, 15, 20]
-    np.testing.assert_allclose(np.concatenate([c.ari for c in chunks]), adjusted_rand_index(true, pred, valid), atol=0)
+    np.testing.assert_allclose(np.concatenate([c.values["ari"] for c in chunks]), adjusted_rand_index(true, pred, valid), atol=0)
     np.testing.assert_allclose(
-        np.concatenate([c.ami for c in chunks]), sklearn_scores(true, pred, valid, "ami", "max"), rtol=0, atol=TOLERANCE
+        np.concatenate([c.values["ami"] for c in chunks]), sklearn_scores(true, pred, valid, "ami", "max"), rtol=0, atol=TOLERANCE
     )
     assert np.concatenate([c.degenerate for c in chunks]).dtype == bool
 

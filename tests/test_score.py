@@ -58,7 +58,10 @@ def test_scores_match_sklearn_per_image(noisy_predictions, name):
     assert low < ari.mean() < high
     assert results["images_scored"] == 200 and results["images_skipped"] == 0
     assert results["dataset"]["id"] == "shapes-v1" and len(results["dataset"]["digest"]) == 64
-    assert results["conventions"]["pixels"] == "background and overlap pixels left out"
+    assert results["conventions"]["pixels"] == "fg-unique"
+    assert "background and overlap left out" in results["conventions"]["pixels_description"]
+    assert set(results["metrics"]) == {"ari", "ami", "mbo", "miou-objects", "miou-segments", "msc", "sc"}
+    assert results["conventions"]["degenerate"] == "one" and results["degenerate_images"]["images"] >= 0
 
 
 def test_prediction_digest_identifies_the_contents(noisy_predictions):
@@ -88,6 +91,7 @@ def test_soft_masks_are_scored_by_argmax(small_file, tmp_path):
     np.savez(tmp_path / "soft.npz", masks=masks)
     results, table = score_file(tmp_path / "soft.npz", path, metrics=("ari",))
     assert list(table.columns) == ["index", "valid_pixels", "ari", "degenerate"]
+    assert table["index"].tolist() == list(range(150))
     _, ari = _sklearn({k: v[:150] for k, v in truth.items()}, masks.argmax(1))
     np.testing.assert_allclose(table["ari"], ari, atol=1e-9)
     assert results["images_skipped"] == 50 and "scored the first 150" in results["warnings"][0]
@@ -183,3 +187,109 @@ def test_missing_dataset_or_split(small_file, tmp_path):
         if torch.cuda.is_available():
             pytest.skip("a CUDA device is present")
         score_file(pred, small_file("tetris-v1"), device="cuda")
+
+
+def _overlap_reference(truth, labels, background_in_segments=False, include_overlap=False):
+    """Per-image mBO, size-weighted SC and both Hungarian mIoUs from the definitions (scipy's matching)."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows = []
+    for t, o, p in zip(truth["labels"], truth["overlap"], labels):
+        keep = ~o | include_overlap
+        scored = keep & (t != 0)
+        segment_pixels = keep if background_in_segments else scored
+        objects, segments = np.unique(t[scored]), np.unique(p[segment_pixels])
+        iou = np.array([[np.sum(scored & (t == i) & (p == j)) / np.sum((scored & (t == i)) | (segment_pixels & (p == j)))
+                         for j in segments] for i in objects])
+        sizes = np.array([np.sum(scored & (t == i)) for i in objects])
+        r, c = linear_sum_assignment(iou, maximize=True)
+        rows.append([iou.max(1).mean(), (sizes * iou.max(1)).sum() / sizes.sum(), iou[r, c].sum() / len(objects),
+                     iou[r, c].sum() / max(len(objects), len(segments))])
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("background_in_segments, overlap", [(False, False), (True, False), (False, True)])
+def test_overlap_metrics_follow_the_pixel_conventions(noisy_predictions, background_in_segments, overlap):
+    path, truth, labels, folder = noisy_predictions
+    conventions = Conventions(include_overlap=overlap, background_in_segments=background_in_segments)
+    results, table = score_file(folder / "p.npy", path, metrics=("mbo", "sc", "miou-objects", "miou-segments"),
+                                conventions=conventions)
+    expected = _overlap_reference(truth, labels, background_in_segments, overlap)
+    for column, name in enumerate(("mbo", "sc", "miou-objects", "miou-segments")):
+        np.testing.assert_allclose(table[name], expected[:, column], atol=1e-9)
+    recorded = results["conventions"]
+    assert recorded["background_in_segments"] is background_in_segments and recorded["include_overlap"] is overlap
+    assert recorded["pixels"] == ("fg-visible" if overlap else "fg-unique")
+    assert set(recorded["metrics"]) == {"mbo", "sc", "miou-objects", "miou-segments"}
+
+
+def test_deepmind_degenerate_policy_is_recorded_and_counted(tmp_path):
+    """Images with one visible object are degenerate for FG-ARI: 1.0 by default, NaN (left out, counted) with 'nan'."""
+    truth = _sequence_file(tmp_path / "seq.h5")  # tiny images: some frames hold one object only
+    np.save(tmp_path / "pred.npy", np.zeros_like(truth.labels))  # everything in one segment
+    one, table = score_file(tmp_path / "pred.npy", tmp_path / "seq.h5", metrics=("ari",),
+                            conventions=Conventions(include_overlap=True))
+    nan, nan_table = score_file(tmp_path / "pred.npy", tmp_path / "seq.h5", metrics=("ari",),
+                                conventions=Conventions(include_overlap=True, degenerate="nan"))
+    key = "ari/per-frame"
+    assert nan["conventions"]["degenerate"] == "nan" and one["conventions"]["degenerate"] == "one"
+    assert nan["metrics"][key]["undefined"] == int(nan_table[key].isna().sum())
+    assert nan["metrics"][key]["n"] + nan["metrics"][key]["undefined"] == 6
+    assert one["metrics"][key]["undefined"] == 0 and one["metrics"][key]["mean"] >= nan["metrics"][key]["mean"] - 1e-12
+
+
+def test_frame_selections_are_named_in_the_results(tmp_path):
+    truth = _sequence_file(tmp_path / "seq.h5")
+    rng = np.random.default_rng(5)
+    pred = np.where(rng.random(truth.labels.shape) < 0.7, truth.labels, rng.integers(0, 3, truth.labels.shape))
+    np.save(tmp_path / "pred.npy", pred)
+    results, table = score_file(tmp_path / "pred.npy", tmp_path / "seq.h5", metrics=("ami",),
+                                conventions=Conventions(frames=("skip-first", "all")))
+    assert set(results["metrics"]) == {"ami/per-frame", "ami/per-frame/skip-first", "ami/spatiotemporal",
+                                       "ami/spatiotemporal/skip-first"}
+    assert set(results["degenerate_images"]) == {"per-frame", "per-frame/skip-first", "spatiotemporal", "spatiotemporal/skip-first"}
+    assert "frames 1..T-1" in results["conventions"]["frame_selections"]["skip-first"]
+    for i in range(6):
+        keep = (truth.labels[i] != 0) & ~truth.overlap[i]
+        frames = [adjusted_mutual_info_score(truth.labels[i, t][keep[t]], pred[i, t][keep[t]], average_method="max")
+                  for t in range(1, 4) if keep[t].any()]
+        assert table["ami/per-frame/skip-first"][i] == pytest.approx(np.mean(frames), abs=1e-9)
+
+
+def test_a_selection_of_images_scores_those(noisy_predictions, tmp_path):
+    path, truth, labels, folder = noisy_predictions
+    whole, whole_table = score_file(folder / "p.npy", path, metrics=("ari",))
+    part, table = score_file(folder / "p.npy", path, metrics=("ari",), first=50, count=100)
+    np.save(tmp_path / "exact.npy", labels[50:150])
+    exact, exact_table = score_file(tmp_path / "exact.npy", path, metrics=("ari",), first=50, count=100)
+    assert part["first_image"] == exact["first_image"] == 50 and part["images_scored"] == 100 and part["images_skipped"] == 100
+    np.testing.assert_array_equal(table["ari"], whole_table["ari"][50:150])
+    np.testing.assert_array_equal(exact_table["ari"], table["ari"])
+    assert table["index"].tolist() == list(range(50, 150)) and part["warnings"] == []
+    assert exact["predictions"]["digest"] != whole["predictions"]["digest"]
+    with pytest.raises(GroupbenchError, match="give predictions for the whole split"):
+        np.save(tmp_path / "short.npy", labels[:120])
+        score_file(tmp_path / "short.npy", path, first=50, count=100)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--metrics", "ari,bogus"], "--metrics takes"),
+        (["--frames", "last"], "frames must be one of"),
+        (["--with-background", "--background-in-segments"], "background_in_segments applies when background is left out"),
+        (["--protocol", "--with-overlap"], "--protocol fixes the images, metrics and conventions; drop --with-overlap"),
+    ],
+)
+def test_bad_options_give_one_clear_line(noisy_predictions, cli, options, message):
+    path, _, _, folder = noisy_predictions
+    result = cli("score", str(folder / "p.npy"), "--dataset", str(path), *options)
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
+def test_old_results_files_still_read():
+    """Results written before the degenerate policy, the segments option and frame selections existed."""
+    old = {"include_background": False, "include_overlap": False, "average_method": "max", "pixels": "background and overlap pixels left out",
+           "aggregation": "mean over images of per-image scores"}
+    conventions = Conventions.from_dict(old)
+    assert conventions == Conventions() and conventions.frames == ("all",)

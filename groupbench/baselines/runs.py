@@ -474,6 +474,7 @@ def reproduce(
         "note": "training over all seeds: " + "; ".join(
             f"seed {base_seed + i}: {s['epochs']} epochs, {s['steps']:,} steps, {s['wall_time_s']:.0f} s, "
             f"{s['images_per_s'] or 0:,.0f} images/s, stopped by {s['stopped'].replace('_', ' ')}" for i, s in enumerate(summaries)),
+        **({"budget": budget} if budget else {}),
     }
     entry = entry_from_results(
         results, method=preset.method, variant=variant, kind="baseline", source="reproduced", paper=preset.paper,

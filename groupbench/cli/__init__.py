@@ -2,20 +2,46 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+
 import click
 
 from groupbench import __version__
 from groupbench.errors import GroupbenchError
 
 
+OVERWRITE_OPTION = click.option(
+    "--overwrite", is_flag=True, help="Replace OUT if it exists (never one of the command's inputs)."
+)
+"""The one --overwrite flag of every command that writes a file (the rule: `groupbench.writer.check_output`)."""
+
+
 class Commands(click.Group):
     """A click group that turns a `GroupbenchError` into one line on stderr and exit status 1."""
 
     def invoke(self, ctx: click.Context):
+        previous = _terminate_cleanly()
         try:
             return super().invoke(ctx)
         except GroupbenchError as error:
             raise click.ClickException(str(error)) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum, frame) -> None:
+    click.echo(f"terminated (signal {signum}); unfinished outputs were removed", err=True)
+    raise SystemExit(128 + signum)
+
+
+def _terminate_cleanly():
+    """Make SIGTERM (kill, timeout, a job scheduler) unwind like Ctrl-C, so temporary files are
+    removed; returns the previous handler (None where handlers cannot be set: not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _terminated)
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

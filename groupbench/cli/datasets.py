@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from pathlib import Path
 
 import click
 
 from groupbench import registry
-from groupbench.cli import main
+from groupbench.cli import OVERWRITE_OPTION, main
 from groupbench.errors import GroupbenchError
-from groupbench.format import file_metadata, layout_of, open_file, split_names, validate
+from groupbench.format import default_split, file_metadata, layout_of, open_file, read, split_names, split_position, validate
 
 
 def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -62,7 +63,7 @@ def list_datasets(verbose: bool) -> None:
 @click.option("--shard", default=None, metavar="K/N", help="Write only part K of N of every split (join with merge).")
 @click.option("--mnist", type=click.Path(exists=True), default=None,
               help="MNIST files (folder or mnist.npz) for the MNIST datasets; default $GROUPBENCH_MNIST.")
-@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@OVERWRITE_OPTION
 def generate(dataset, out, seed, n_train, n_valid, n_test, n_single, params, workers, shard, mnist, overwrite) -> None:
     """Generate DATASET into an HDF5 file (see 'groupbench list')."""
     from groupbench.generation import Shard, generate as run
@@ -70,6 +71,8 @@ def generate(dataset, out, seed, n_train, n_valid, n_test, n_single, params, wor
 
     if mnist:  # worker processes inherit the variable
         os.environ[ENV_VAR] = os.path.abspath(mnist)
+    source = os.environ.get(ENV_VAR)
+    inputs = [] if not source else sorted(Path(source).iterdir()) if Path(source).is_dir() else [Path(source)]
 
     sizes = {"train": n_train, "valid": n_valid, "test": n_test, "single": n_single}
     path = run(
@@ -81,6 +84,7 @@ def generate(dataset, out, seed, n_train, n_valid, n_test, n_single, params, wor
         workers=workers,
         shard=Shard.parse(shard) if shard else None,
         overwrite=overwrite,
+        inputs=inputs,
     )
     click.echo(f"wrote {path}")
 
@@ -88,7 +92,7 @@ def generate(dataset, out, seed, n_train, n_valid, n_test, n_single, params, wor
 @main.command()
 @click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
-@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@OVERWRITE_OPTION
 def merge(shards, out, overwrite) -> None:
     """Join the shard files of one generation (all of them, any order) into one file."""
     from groupbench.generation import merge as run
@@ -96,18 +100,37 @@ def merge(shards, out, overwrite) -> None:
     click.echo(f"wrote {run(list(shards), out, overwrite=overwrite)}")
 
 
+def _shown(value) -> str:
+    """A parameter's value in a line of text: lists joined by commas, None as none, booleans as yes/no."""
+    if isinstance(value, list):
+        return ",".join(map(_shown, value))
+    if isinstance(value, dict):
+        return " ".join(f"{key}={_shown(v)}" for key, v in value.items())
+    return {None: "none", True: "yes", False: "no"}.get(value, str(value)) if isinstance(value, (bool, type(None))) else str(value)
+
+
+def _describe_import(params: dict, held: int) -> str:
+    """One line: what an imported file was converted from (its params) and how many records it holds."""
+    shas = params.get("source_sha256")
+    shas = [shas] if isinstance(shas, str) else shas if isinstance(shas, list) else []
+    digest = f" (sha256 {', '.join(f'{sha}'[:16] + '...' for sha in shas)})" if shas else ""
+    rest = "".join(f"; {key} {_shown(value)}" for key, value in params.items() if key not in ("source", "source_sha256"))
+    return f"imported from {_shown(params.get('source'))}{digest}: holds {held:,} records{rest}"
+
+
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 def info(file, as_json) -> None:
-    """Splits, shapes, object counts and digests of FILE."""
+    """Splits, shapes, object counts and digests of FILE, and what it was made from."""
     with open_file(file) as handle:
         meta = file_metadata(handle)
         splits = {}
         for split in split_names(handle):
             group = handle[split]
             layout = layout_of(group)
-            counts = group["num_objects"][:]
+            start, _ = split_position(group)
+            counts = read(group["num_objects"])
             splits[split] = {
                 "samples": int(counts.shape[0]),
                 "images": list(group["images"].shape[1:]),
@@ -118,13 +141,18 @@ def info(file, as_json) -> None:
                 "factors": sorted(group.get("factors", {})),
                 "digest": meta["digests"].get(split),
             }
-            if "start" in group.attrs and "shard" in meta:
-                splits[split]["range"] = [int(group.attrs["start"]), int(group.attrs["start"]) + int(counts.shape[0])]
+            if "shard" in meta:
+                splits[split]["range"] = [start, start + int(counts.shape[0])]
+    try:
+        imported = registry.get(meta["dataset"]).imported
+    except GroupbenchError:  # an id registered by a plugin that is not installed here
+        imported = False
     description = {
         "file": str(file),
         "format": meta["format"],
         "dataset": meta["dataset"],
-        "seed": meta["seed"],
+        "imported": imported,
+        "seed": None if imported else meta["seed"],
         "params": meta["params"],
         "groupbench_version": meta["groupbench_version"],
         **({"shard": meta["shard"]} if "shard" in meta else {}),
@@ -134,8 +162,12 @@ def info(file, as_json) -> None:
         click.echo(json.dumps(description, indent=2))
         return
     shard = f"  (shard {meta['shard']})" if "shard" in meta else ""
-    click.echo(f"{file}: {meta['dataset']}, {meta['format']}, seed {meta['seed']}, groupbench {meta['groupbench_version']}{shard}")
-    click.echo(f"params: {json.dumps(meta['params'], sort_keys=True)}")
+    if imported:
+        click.echo(f"{file}: {meta['dataset']} (imported, not generated: no seed), {meta['format']}, groupbench {meta['groupbench_version']}")
+        click.echo(_describe_import(meta["params"], sum(d["samples"] for d in splits.values())))
+    else:
+        click.echo(f"{file}: {meta['dataset']}, {meta['format']}, seed {meta['seed']}, groupbench {meta['groupbench_version']}{shard}")
+        click.echo(f"params: {json.dumps(meta['params'], sort_keys=True)}")
     for split, d in splits.items():
         shape = "x".join(map(str, d["images"]))
         objects = f"{d['objects_min']}-{d['objects_max']} (mean {d['objects_mean']})"
@@ -153,19 +185,23 @@ def validate_command(file) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--split", default="test", show_default=True, help="Split to show.")
+@click.option("--split", default=None, help="Split to show (default: test, or the first of valid, train, single the file holds).")
 @click.option("--n", "count", type=int, default=16, show_default=True, help="Number of samples.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output PNG, or GIF (NAME.gif): animated over the frames of sequences.")
-def show(file, split, count, out) -> None:
-    """Write a grid of images beside their ground-truth segmentations (overlap in white).
+@OVERWRITE_OPTION
+def show(file, split, count, out, overwrite) -> None:
+    """Write a grid of images beside their ground truth: each object in its own colour, overlap hatched.
 
-    A PNG shows the first frame of sequences; --out NAME.gif animates them.
+    A PNG shows the first frame of sequences; --out NAME.gif animates them. The colours are
+    explained in docs/datasets.md ("Previews").
     """
     from groupbench.preview import save_preview
 
-    path = save_preview(file, split, out, n=count)
     with open_file(file) as handle:
-        sequences = split in handle and handle[split]["images"].ndim == 5
+        split = split or default_split(handle)
+    path = save_preview(file, split, out, n=count, overwrite=overwrite, progress=None)
+    with open_file(file) as handle:
+        sequences = handle[split]["images"].ndim == 5
     hint = " (first frames; --out NAME.gif animates the sequences)" if sequences and path.suffix.lower() != ".gif" else ""
-    click.echo(f"wrote {path}{hint}")
+    click.echo(f"wrote {path}: split {split}{hint}")

@@ -66,7 +66,7 @@ def demo(out, seed) -> None:
         path = folder / f"{dataset_id}.h5"
         generate(dataset_id, path, seed=seed, sizes=sizes, overwrite=True)
         meta = validate(path)
-        preview = save_preview(path, "test", folder / f"{dataset_id}.png")
+        preview = save_preview(path, "test", folder / f"{dataset_id}.png", overwrite=True)
         click.echo(f"{dataset_id}: {sum(sizes.values()):,} samples -> {path} (valid; test sha256 {meta['digests']['test'][:16]}), preview {preview}")
         with SplitReader(path, "test") as reader:
             labels = connected_components(reader.group["images"][:])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from groupbench.cli import main
+from groupbench.cli import OVERWRITE_OPTION, main
 
 
 @main.command("export")
@@ -14,7 +14,7 @@ from groupbench.cli import main
     help="binding: Qwlouse/Binding (Reconstruction Clustering); nem: sjoerdvansteenkiste/Neural-EM.",
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
-@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@OVERWRITE_OPTION
 def export_command(file, layout, out, overwrite) -> None:
     """Write FILE in the layout the original code reads (overlap pixels labelled 0).
 
@@ -26,11 +26,11 @@ def export_command(file, layout, out, overwrite) -> None:
     """
     from groupbench.export import export
 
-    report = export(file, layout, out, overwrite=overwrite)
+    report = export(file, layout, out, overwrite=overwrite, progress=None)
     for group, (splits, n) in report.groups.items():
         click.echo(f"  {group:<13} <- {' + '.join(splits):<13} {n:>9,} samples")
     if report.skipped_splits:
         click.echo(f"  left out: split {', '.join(report.skipped_splits)} (no place in the {layout} layout)")
     if report.missing_groups:
-        click.echo(f"  not written: {', '.join(report.missing_groups)} (FILE has no split for it)")
+        click.echo(f"  not written: {', '.join(report.missing_groups)} (FILE has no samples for it)")
     click.echo(f"wrote {out}")

@@ -39,7 +39,7 @@ def fetch_mnist_command(out, mirrors) -> None:
 
 
 @fetch.command("deepmind")
-@click.argument("dataset", type=click.Choice(sorted(DEEPMIND)))
+@click.argument("dataset", type=click.Choice(list(DEEPMIND)))
 @click.option(
     "--out", default=None, type=click.Path(file_okay=False),
     help="Folder for the .tfrecords file (default: $XDG_CACHE_HOME/groupbench/deepmind).",
@@ -51,6 +51,9 @@ def fetch_mnist_command(out, mirrors) -> None:
 @click.option("--base-url", default=BUCKET_URL, show_default=True, help="Where the bucket's files are served.")
 def fetch_deepmind_command(dataset, out, sha256, base_url) -> None:
     """Download DeepMind's official TFRecord file of DATASET (for 'groupbench import deepmind').
+
+    clevr6, clevr10 and clevr_with_masks share one file (clevr_with_masks_train.tfrecords, 10.5 GB);
+    each Objects Room id has its own (the training file is 7 GB).
 
     DeepMind publishes no checksums. The download is checked against its announced length and
     the MD5 and CRC32C the bucket stores for the file (x-goog-hash), and against --sha256 when

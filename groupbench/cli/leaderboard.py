@@ -56,13 +56,20 @@ def _load_entry(path: str) -> dict | None:
 @click.option("--device", default=None, help="Compute: device the method ran on.")
 @click.option("--wall-time", type=float, default=None, help="Compute: training wall time in seconds.")
 @click.option("--steps", type=int, default=None, help="Compute: training steps.")
+@click.option("--budget", default=None, help="Compute: the budget that stopped training early, e.g. '900 steps (1.15 epochs)'.")
+@click.option("--paper-result", default=None, metavar="METRIC=MEAN[+-STD]",
+              help="The paper's number this reproduces, e.g. 'ami=0.929' or 'ari=0.992+-0.004': the board shows the difference.")
+@click.option("--paper-reference", default=None, help="Where --paper-result is printed (paper, table).")
 @BOARD_OPTION
-def submit(files, method, variant, kind, source, paper, code, submitter, dataset, split, unofficial, device, wall_time, steps, board) -> None:
-    """Add one entry from FILES: results JSONs of 'groupbench score', or predictions files (with --dataset).
+def submit(files, method, variant, kind, source, paper, code, submitter, dataset, split, unofficial, device, wall_time, steps,
+           budget, paper_result, paper_reference, board) -> None:
+    """Add one entry from FILES: results JSONs of 'groupbench score', or predictions files (with --dataset),
+    which are scored under the dataset's protocol (or on --split, for a configuration without one).
 
     Several files are several training seeds of one configuration. FILES may instead be complete
     entries (e.g. those 'groupbench gpu-suite' writes): each is validated and added as it is.
     """
+    from groupbench import protocols
     from groupbench.leaderboard import Board
     from groupbench.leaderboard.submit import entry_from_results
     from groupbench.scoring import score_file
@@ -83,15 +90,75 @@ def submit(files, method, variant, kind, source, paper, code, submitter, dataset
         elif dataset is None:
             raise GroupbenchError(f"{path} looks like predictions; pass --dataset FILE to score it (or give results JSON)")
         else:
-            results.append(score_file(path, dataset, split=split)[0])
-    compute = {k: v for k, v in (("device", device), ("wall_time_s", wall_time), ("steps", steps)) if v is not None}
+            results.append(_score_under_protocol(path, dataset, split, protocols, score_file))
+    compute = {k: v for k, v in (("device", device), ("wall_time_s", wall_time), ("steps", steps), ("budget", budget)) if v is not None}
     entry = entry_from_results(
         results, method=method, variant=variant, kind=kind, source=source, paper=paper, code=code,
         submitter=submitter, unofficial=unofficial, compute=compute or None,
+        paper_result=_paper_result(paper_result, paper_reference),
     )
     path = Board(board).add(entry)
     official = "" if entry["dataset"]["official"] else " (unofficial data)"
     click.echo(f"added {path}{official}")
+
+
+def _score_under_protocol(path: str, dataset: str, split: str, protocols, score_file) -> dict:
+    from groupbench.format import file_metadata, open_file
+
+    with open_file(dataset) as handle:
+        meta = file_metadata(handle)
+    if protocols.find(meta["dataset"], meta["params"]) is None:
+        return score_file(path, dataset, split=split)[0]
+    return protocols.score(path, dataset)[0]
+
+
+def _paper_result(text: str | None, reference: str | None) -> dict | None:
+    if text is None:
+        if reference is not None:
+            raise GroupbenchError("--paper-reference goes with --paper-result METRIC=MEAN")
+        return None
+    metric, _, value = text.partition("=")
+    mean, _, std = value.partition("+-")
+    try:
+        result = {"metric": metric.strip(), "mean": float(mean), "std": float(std) if std else None}
+    except ValueError:
+        raise GroupbenchError(f"--paper-result takes METRIC=MEAN or METRIC=MEAN+-STD, e.g. ami=0.929; got {text!r}") from None
+    if not reference:
+        raise GroupbenchError("--paper-result needs --paper-reference (the paper and table it is printed in)")
+    return {**result, "reference": reference}
+
+
+@leaderboard.command()
+@click.argument("entry", type=click.Path(dir_okay=False, exists=True))
+@click.argument("predictions", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--dataset", required=True, type=click.Path(dir_okay=False), help="The data the entry was scored on.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True, help="Where to compute.")
+def rescore(entry, predictions, dataset, device) -> None:
+    """Rescore ENTRY (a file in BOARD/entries) under its dataset's protocol from the PREDICTIONS it was
+    scored from (one file per seed; their digests are checked), in place of the old entry."""
+    from groupbench.leaderboard import Board
+    from groupbench.leaderboard.board import validate_entry
+    from groupbench.leaderboard.submit import rescore_entry
+
+    path = Path(entry)
+    try:
+        old = json.loads(path.read_text())
+    except ValueError as exc:
+        raise GroupbenchError(f"{path}: not valid JSON ({exc})") from None
+    validate_entry(old, str(path))
+    new = rescore_entry(old, list(predictions), dataset, device=device)
+    written = Board(path.parent.parent).replace(path, new)
+    shown = ", ".join(f"{name} {m['mean']:.4f}" for name, m in new["metrics"].items())
+    click.echo(f"rescored under the {new['protocol']} protocol on {new['dataset']['images']:,} images: {written} ({shown})")
+
+
+@leaderboard.command("protocols")
+def list_protocols() -> None:
+    """List the protocol of every dataset configuration: images, ranking score, conventions."""
+    from groupbench import protocols
+
+    for label, protocol in protocols.PROTOCOLS.items():
+        click.echo(f"{label}: {protocol.name}: {protocol.describe()}")
 
 
 @leaderboard.command()

@@ -1,33 +1,25 @@
-"""DeepMind's official Tetrominoes and multi-dSprites files -> groupbench files, without TensorFlow.
+"""DeepMind's official multi_object_datasets files -> groupbench files, without TensorFlow.
 
-Each record of the official files (`groupbench.importers.DEEPMIND`) is a tf.train.Example with
+Each record of the official files (`groupbench.importers.FILES`) is a tf.train.Example with
 
 - ``image``: H*W*C one-byte strings, (H, W, C) uint8;
-- ``mask``: E*H*W one-byte strings, 0 or 255, one mask per entity, entity 0 the background;
-  Tetrominoes stores them (E, H, W), multi-dSprites pixel-major (H, W, E), as DeepMind's readers
-  transpose them;
-- float32 lists of E values per entity: ``x``, ``y``, ``shape``, ``visibility`` (and
-  ``orientation``, ``scale`` for multi-dSprites); ``color`` E x C.
+- ``mask``: E*H*W one-byte strings, 0 or 255, one mask per entity, entity 0 the background
+  (Objects Room: entities 0-3); multi-dSprites stores them pixel-major (H, W, E), as DeepMind's
+  readers transpose them, the others (E, H, W);
+- per-entity factors: float32 lists of E values (``x``, ``y``, ``shape``, ``visibility``, ...; ``color``
+  E x C, CLEVR's ``pixel_coords`` E x 3) and, in CLEVR, one-byte codes (``color``, ``material``,
+  ``shape``, ``size``). Objects Room has none.
 
-The masks are DeepMind's visible (one-hot) segmentation; no amodal masks are published. The mapping
-to ``groupbench/1`` (docs/deepmind.md):
+The mapping to ``groupbench/1`` is `groupbench.importers.scenes` (docs/deepmind.md). Splits:
 
-- ``images``: as stored; slot o (0-based) is entity o + 1: the background entity is dropped;
-- ``masks[o]``: entity o + 1's mask (a non-zero byte is covered): the visible region, not amodal;
-- ``labels``: the entity covering each pixel (0 = background); ``overlap``: pixels two object
-  entities cover (none in one-hot masks: all false). Were a pixel covered twice, the later entity
-  would be its label, as in groupbench's generators;
-- ``num_objects``: 1 + the last slot whose entity is present: visibility > 0 or a non-empty mask.
-  Slots keep DeepMind's entity order (factors stay aligned with masks); in the official files
-  absent entities are padding at the end, so this is the number of objects (sum of visibility
-  minus the background's 1);
-- ``factors/<name>``: each float feature of the object entities, float32 as stored, (N, O) or
-  (N, O, C) for ``color``.
+- most ids take consecutive records: the first ``splits[0]`` records are train, the next valid,
+  then test;
+- CLEVR6 and CLEVR10 keep the records with the id's number of objects (`Selection`): train from the
+  records before ``evaluation_from``, then the first ``test`` kept records, then ``valid``.
 
-Splits are consecutive records: the first ``splits[0]`` records are train, the next valid, then
-test. The file is read twice: once to check the framing and CRCs of the records the splits need
-and count them (a file or ``limit`` shorter than the splits fills them in order), once to
-convert them, block by block.
+The file is read twice: once to check the framing and CRCs of the records the splits need, count
+them and (CLEVR6, CLEVR10) count each record's objects, so that a damaged file fails before anything
+is written; once to convert them, block by block. Memory stays bounded whatever the file's size.
 """
 
 from __future__ import annotations
@@ -47,10 +39,19 @@ from tqdm.auto import tqdm
 
 from groupbench.downloads import cache_dir, sha256_file, target_folder
 from groupbench.errors import GroupbenchError
-from groupbench.format import Batch, FactorSpec, SplitLayout
-from groupbench.generation import block_length
-from groupbench.generators.base import compose
-from groupbench.importers import BUCKET_URL, DEEPMIND, DEFAULT_SPLITS, DeepMindDataset
+from groupbench.importers import BUCKET_URL, DEEPMIND, FILES, DeepMindDataset, DeepMindFile, Selection
+from groupbench.importers.scenes import (
+    SPLIT_NAMES,
+    Scenes,
+    get_dataset,
+    import_attrs,
+    parse_splits,
+    scene_block,
+    scene_objects,
+    split_sizes,
+    write_scenes,
+    writer_for,
+)
 from groupbench.importers.tfrecord import (
     ExampleLayout,
     Feature,
@@ -59,68 +60,40 @@ from groupbench.importers.tfrecord import (
     iter_records,
     parse_example,
 )
-from groupbench.registry import _did_you_mean
-from groupbench.writer import DatasetFileWriter, encode_block
+from groupbench.progress import progress_bar
 
-SPLIT_NAMES = ("train", "valid", "test")
-
-FACTOR_DOCS = {
-    "x": "as stored (Tetrominoes: the top row of the piece's bounding box, in pixels)",
-    "y": "as stored (Tetrominoes: the left column of the piece's bounding box, in pixels)",
-    "shape": "as stored: a shape id (Tetrominoes 1..19, multi-dSprites 1..3)",
-    "color": "as stored: RGB in [0, 1] (one grey value for binarized)",
-    "visibility": "as stored: 0 for an unused entity",
-    "orientation": "as stored",
-    "scale": "as stored",
-}
-"""Per-factor notes; DeepMind documents no ranges (docs/deepmind.md says what was checked)."""
+PROGRESS_EVERY = 64
+"""Records between two updates of a progress bar."""
 
 
-def get_dataset(name: str) -> DeepMindDataset:
-    """The official file described by ``name`` (a ``--dataset`` name or a ``deepmind/...`` id)."""
-    for d in DEEPMIND.values():
-        if name in (d.name, d.dataset_id):
-            return d
-    raise GroupbenchError(f"unknown DeepMind dataset {name!r}{_did_you_mean(name, DEEPMIND)} (one of {', '.join(DEEPMIND)})")
+def datasets_of(f: DeepMindFile) -> list[str]:
+    """The ``--dataset`` names imported from file ``f``."""
+    return [d.name for d in DEEPMIND.values() if d.file == f]
 
 
-def layout(d: DeepMindDataset) -> SplitLayout:
-    """The groupbench layout of a split imported from ``d``."""
-    channels = d.image[2]
-    factors = {
-        name: FactorSpec("<f4", (channels,) if name == "color" else (), doc=FACTOR_DOCS[name]) for name in d.factors
-    }
-    return SplitLayout(image_shape=d.image, max_objects=d.entities - 1, factors=factors)
+def dataset_hint(f: DeepMindFile) -> str:
+    """``--dataset a``, or ``--dataset a, b or c`` for a file several ids are imported from."""
+    names = datasets_of(f)
+    return "--dataset " + (names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}")
 
 
-def parse_splits(text: str | tuple[int, ...] | list[int]) -> tuple[int, int, int]:
-    """``"60000,10000,10000"`` -> (60000, 10000, 10000): records for train, valid and test."""
-    try:
-        parts = [int(p) for p in text.split(",")] if isinstance(text, str) else [int(p) for p in text]
-    except ValueError:
-        parts = []
-    if len(parts) != 3 or min(parts) < 0 or sum(parts) == 0:
-        raise GroupbenchError(f"--splits {text!r}: expected three record counts TRAIN,VALID,TEST (>= 0, not all 0), e.g. 60000,10000,10000")
-    return tuple(parts)  # type: ignore[return-value]
-
-
-def _expected_sizes(d: DeepMindDataset) -> dict[str, tuple[str, int]]:
-    """Feature name -> (kind, number of values) for one record of ``d``."""
-    h, w, c = d.image
-    sizes = {"image": ("bytes", h * w * c), "mask": ("bytes", d.entities * h * w)}
-    for name in d.factors:
-        sizes[name] = ("float", d.entities * (c if name == "color" else 1))
+def expected_sizes(f: DeepMindFile) -> dict[str, tuple[str, int]]:
+    """Feature name -> (kind, number of values) of one record of ``f``."""
+    h, w, c = f.image
+    sizes = {"image": ("bytes", h * w * c), "mask": ("bytes", f.entities * h * w)}
+    for feature in f.factors:
+        sizes[feature.name] = ("float", f.entities * feature.width) if feature.kind == "float" else ("bytes", f.entities)
     return sizes
 
 
-def _guess(features: dict[str, Feature]) -> str | None:
-    """The DeepMind dataset whose feature sizes a record matches, if any."""
-    for d in DEEPMIND.values():
-        expected = _expected_sizes(d)
+def _guess(features: dict[str, Feature]) -> DeepMindFile | None:
+    """The official file whose feature sizes a record matches, if any."""
+    for f in FILES.values():
+        expected = expected_sizes(f)
         if set(expected) == set(features) and all(
             features[k].kind == kind and len(features[k].values) == n for k, (kind, n) in expected.items()
         ):
-            return d.name
+            return f
     return None
 
 
@@ -128,21 +101,20 @@ def _amount(n: int, kind: str) -> str:
     return f"{n:,} " + {"bytes": "bytes", "float": "floats", "int64": "int64 values"}[kind]
 
 
-class _BlockDecoder:
-    """Decodes records of one official file into groupbench blocks."""
+class RecordDecoder:
+    """Checks the records of one official file and takes their features' values."""
 
     def __init__(self, d: DeepMindDataset, path: Path):
-        self.d, self.path = d, path
-        self.expected = _expected_sizes(d)
-        self.layout = layout(d)
+        self.d, self.f, self.path = d, d.file, path
+        self.expected = expected_sizes(self.f)
         self._known: ExampleLayout | None = None
         """The structure of the last record parsed (checked): records that share it are read by position."""
 
     def _check(self, index: int, features: dict[str, Feature]) -> None:
+        guess = _guess(features)
+        hint = f"; it looks like DeepMind's {guess.file_name} ({dataset_hint(guess)})" if guess and guess != self.f else ""
         missing = [name for name in self.expected if name not in features]
         if missing:
-            guess = _guess(features)
-            hint = f"; it looks like a {guess} file (--dataset {guess})" if guess else ""
             raise GroupbenchError(
                 f"{self.path}: record {index} has no feature {missing[0]!r} (it has {', '.join(sorted(features)) or 'none'}), "
                 f"which --dataset {self.d.name} needs{hint}"
@@ -150,54 +122,144 @@ class _BlockDecoder:
         for name, (kind, n) in self.expected.items():
             feature = features[name]
             if feature.kind != kind or len(feature.values) != n:
-                guess = _guess(features)
-                hint = f"; it looks like a {guess} file (--dataset {guess})" if guess and guess != self.d.name else ""
                 raise GroupbenchError(
                     f"{self.path}: record {index}: feature {name!r} holds {_amount(len(feature.values), feature.kind)}, "
                     f"--dataset {self.d.name} expects {_amount(n, kind)}{hint}"
                 )
 
-    def decode(self, records: Iterator[tuple[int, bytes]], count: int) -> Batch:
-        """The next ``count`` records as a Batch."""
-        d = self.d
-        h, w, c = d.image
-        e = d.entities
-        images = np.empty((count, h, w, c), np.uint8)
-        raw_masks = np.empty((count, e, h, w), np.uint8)
-        floats = {name: np.empty((count, e, c) if name == "color" else (count, e), "<f4") for name in d.factors}
-        for row in range(count):
-            index, payload = next(records)
-            values = self._known.read(payload) if self._known is not None else None
-            if values is None:  # a record of another structure than the last one: parse it
-                try:
-                    features = parse_example(payload)
-                except MalformedExample as exc:
-                    raise GroupbenchError(f"{self.path}: record {index} is not a tf.train.Example ({exc})") from None
-                self._check(index, features)
-                self._known = ExampleLayout.learn(payload, features, self.expected)
-                values = {name: features[name].values for name in self.expected}
-            images[row] = values["image"].reshape(h, w, c)
-            mask = values["mask"]
-            raw_masks[row] = mask.reshape(h, w, e).transpose(2, 0, 1) if d.pixel_major_mask else mask.reshape(e, h, w)
-            for name, array in floats.items():
-                array[row] = values[name].reshape(array.shape[1:])
-        masks = raw_masks[:, 1:] != 0
-        labels, overlap = compose(masks)
-        present = (floats["visibility"][:, 1:] > 0) | masks.any(axis=(2, 3))
-        slots = present.shape[1]
-        last = slots - np.argmax(present[:, ::-1], axis=1)  # 1 + index of the last present slot
-        num_objects = np.where(present.any(axis=1), last, 0).astype(self.layout.label_dtype)
-        factors = {name: np.ascontiguousarray(array[:, 1:]) for name, array in floats.items()}
-        return Batch(images, labels, overlap, masks, num_objects, factors)
+    def values(self, index: int, payload: bytes) -> dict[str, np.ndarray]:
+        """Feature name -> values (uint8 for bytes, float32 for floats) of record ``index``."""
+        values = self._known.read(payload) if self._known is not None else None
+        if values is None:  # a record of another structure than the last one: parse it
+            try:
+                features = parse_example(payload)
+            except MalformedExample as exc:
+                raise GroupbenchError(f"{self.path}: record {index} is not a tf.train.Example ({exc})") from None
+            self._check(index, features)
+            self._known = ExampleLayout.learn(payload, features, self.expected)
+            values = {name: features[name].values for name in self.expected}
+        return values
+
+    def entity_masks(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """The record's masks as (E, H, W) uint8 (a view where possible)."""
+        h, w, _ = self.f.image
+        e = self.f.entities
+        mask = values["mask"]
+        return mask.reshape(h, w, e).transpose(2, 0, 1) if self.f.pixel_major_mask else mask.reshape(e, h, w)
+
+    def objects(self, values: dict[str, np.ndarray]) -> int:
+        """Objects in the record's scene (`scene_objects`)."""
+        visibility = values.get("visibility")
+        return int(scene_objects(self.d, self.entity_masks(values)[None], None if visibility is None else visibility[None])[0])
 
 
-def split_sizes(splits: tuple[int, int, int], available: int) -> dict[str, int]:
-    """Records per split when ``available`` records can be read: the splits filled in order."""
-    sizes, left = {}, available
-    for name, wanted in zip(SPLIT_NAMES, splits):
-        sizes[name] = min(wanted, left)
-        left -= sizes[name]
-    return sizes
+class _Block:
+    """Records of one split gathered into arrays, up to ``size`` of them."""
+
+    def __init__(self, decoder: RecordDecoder, size: int, with_factors: bool):
+        f = decoder.f
+        h, w, c = f.image
+        e = f.entities
+        self.decoder, self.size, self.split, self.rows = decoder, size, None, 0
+        self.images = np.empty((size, h, w, c), np.uint8)
+        self.masks = np.empty((size, e, h, w), np.uint8)
+        self.factors = {
+            feature.name: np.empty((size, e, feature.width) if feature.width > 1 else (size, e), "<f4" if feature.kind == "float" else np.uint8)
+            for feature in f.factors
+            if with_factors
+        }
+
+    def add(self, values: dict[str, np.ndarray]) -> None:
+        row = self.rows
+        self.images[row] = values["image"].reshape(self.images.shape[1:])
+        self.masks[row] = self.decoder.entity_masks(values)
+        for name, array in self.factors.items():
+            array[row] = values[name].reshape(array.shape[1:])
+        self.rows += 1
+
+    def take(self) -> tuple[str, Scenes]:
+        """The gathered records (copies), emptying the block."""
+        n, self.rows = self.rows, 0
+        factors = {name: array[:n].copy() for name, array in self.factors.items()} if self.factors else None
+        return self.split, Scenes(self.images[:n].copy(), self.masks[:n] != 0, factors)
+
+
+def _check_file_name(d: DeepMindDataset, source: Path) -> None:
+    """Refuse a file named as another official file (Objects Room's two 10-entity test files look alike)."""
+    other = next((f for f in FILES.values() if f.file_name == source.name and f != d.file), None)
+    if other is not None:
+        raise GroupbenchError(
+            f"{source} is named as DeepMind's {other.file_name}, not {d.file_name} (which --dataset {d.name} imports); "
+            f"use {dataset_hint(other)}, or rename the file if it really is {d.file_name}"
+        )
+
+
+def _assign_consecutive(
+    d: DeepMindDataset, decoder: RecordDecoder, source: Path, splits: tuple[int, int, int], limit: int | None, progress
+) -> np.ndarray:
+    """Split index (0 train, 1 valid, 2 test) of each record to read, after checking framing and CRCs."""
+    wanted = sum(splits) if limit is None else min(sum(splits), limit)
+    available = 0
+    with progress_bar(wanted, "checking records", unit="rec", show=progress) as bar:
+        for _ in iter_records(source, limit=wanted):
+            available += 1
+            if available % PROGRESS_EVERY == 0:
+                bar.update(PROGRESS_EVERY)
+        bar.update(available % PROGRESS_EVERY)
+    sizes = split_sizes(splits, available)
+    return np.repeat(np.arange(3, dtype=np.int8), [sizes[name] for name in SPLIT_NAMES])
+
+
+def _assign_selected(
+    d: DeepMindDataset, decoder: RecordDecoder, source: Path, selection: Selection, limit: int | None, progress
+) -> np.ndarray:
+    """Split index of each record to read (-1: not imported) by its objects, after checking framing and CRCs."""
+    low, high = d.objects_kept
+    train, valid, test = (SPLIT_NAMES.index(name) for name in ("train", "valid", "test"))
+    counts = [0, 0, 0]
+    assigned: list[int] = []
+    total = limit if limit is not None else d.file.records
+    with progress_bar(total, "checking records", unit="rec", show=progress) as bar:
+        for index, payload in enumerate(iter_records(source, limit=limit)):
+            if index % PROGRESS_EVERY == 0:
+                bar.update(index - bar.n)
+            split = -1
+            if index >= selection.evaluation_from or selection.train:
+                objects = decoder.objects(decoder.values(index, payload))
+                if low <= objects <= high:
+                    if index < selection.evaluation_from:
+                        split = train
+                    elif counts[test] < selection.test:
+                        split = test
+                    elif selection.valid is None or counts[valid] < selection.valid:
+                        split = valid
+            if split >= 0:
+                counts[split] += 1
+            assigned.append(split)
+            if index >= selection.evaluation_from and counts[test] == selection.test and counts[valid] == selection.valid:
+                break
+        bar.update(len(assigned) - bar.n)
+    return np.array(assigned, np.int8)
+
+
+def _blocks(
+    d: DeepMindDataset, decoder: RecordDecoder, source: Path, assigned: np.ndarray, with_factors: bool
+) -> Iterator[tuple[str, Scenes]]:
+    """(split, scenes) blocks of the assigned records, in file order."""
+    block = _Block(decoder, scene_block(d), with_factors)
+    reader = iter_records(source, limit=len(assigned))
+    with contextlib.closing(reader):
+        for index, payload in enumerate(reader):
+            code = assigned[index]
+            if code < 0:
+                continue
+            split = SPLIT_NAMES[code]
+            if block.rows and (block.split != split or block.rows == block.size):
+                yield block.take()
+            block.split = split
+            block.add(decoder.values(index, payload))
+    if block.rows:
+        yield block.take()
 
 
 def import_deepmind(
@@ -205,59 +267,64 @@ def import_deepmind(
     dataset: str,
     out: str | Path,
     *,
-    splits: str | tuple[int, int, int] = DEFAULT_SPLITS,
+    splits: str | tuple[int, int, int] | None = None,
+    selection: Selection | None = None,
     limit: int | None = None,
+    factors: bool = True,
     overwrite: bool = False,
     progress: bool | None = None,
 ) -> tuple[Path, dict[str, int]]:
     """Convert an official DeepMind TFRecord file into a groupbench file at ``out``.
 
-    ``dataset`` names the file's dataset (`DEEPMIND`); ``splits`` the records for train, valid and
-    test, consecutive from the start of the file; ``limit`` caps the records read. Returns the path
-    and the records written per split (fewer than asked where the file or ``limit`` ends first; a
-    split with none is left out). ``progress`` None shows a bar on a terminal only.
+    ``dataset`` names the id (`groupbench.importers.DEEPMIND`). Ids of consecutive records take
+    ``splits`` (records for train, valid and test; default the id's); CLEVR6 and CLEVR10 take a
+    `Selection` (default the id's). ``limit`` caps the records read; ``factors`` False leaves the
+    factors out (num_objects then counts the objects with a non-empty mask), as a converted copy
+    without factors gives them. Returns the path and the records written per split (fewer than
+    asked where the file or ``limit`` ends first; a split with none is left out). ``progress`` False
+    reports nothing, else `groupbench.progress.progress_bar` reports.
     """
     d = get_dataset(dataset)
-    splits = parse_splits(splits)
+    if d.selected:
+        if splits is not None:
+            raise GroupbenchError(f"--dataset {d.name} keeps records by their objects: give --evaluation-from, --test and --valid, not --splits")
+        selection = selection or d.selection
+        if selection.evaluation_from < 0 or selection.test < 0 or (selection.valid is not None and selection.valid < 0):
+            raise GroupbenchError("--evaluation-from, --test and --valid must be >= 0")
+    else:
+        if selection is not None:
+            raise GroupbenchError(f"--dataset {d.name} takes consecutive records: give --splits, not --evaluation-from, --test or --valid")
+        splits = parse_splits(splits if splits is not None else d.splits)
     if limit is not None and limit < 1:
         raise GroupbenchError(f"--limit must be >= 1, got {limit}")
     source = Path(source)
-    wanted = sum(splits) if limit is None else min(sum(splits), limit)
-    writer = DatasetFileWriter(out, {}, overwrite=overwrite)  # refuses an existing output before any reading
-    hide = None if progress is None else not progress  # tqdm: None hides the bar off a terminal
-    available = 0
-    with tqdm(total=wanted, unit="rec", desc="checking records", disable=hide) as bar:
-        for _ in iter_records(source, limit=wanted):  # framing and CRCs, before anything is written
-            available += 1
-            if available % 1000 == 0:
-                bar.update(1000)
-        bar.update(available % 1000)
-    if available == 0:
+    writer = writer_for(out, overwrite)
+    decoder = RecordDecoder(d, source)
+    first = next(iter_records(source, limit=1), None)
+    if first is not None:
+        decoder.values(0, first)  # a file of another layout fails here, before the whole file is read
+        _check_file_name(d, source)  # one of the same layout, by its name
+    if d.selected:
+        assigned = _assign_selected(d, decoder, source, selection, limit, progress)
+    else:
+        assigned = _assign_consecutive(d, decoder, source, splits, limit, progress)
+    counts = np.bincount(assigned[assigned >= 0], minlength=3) if len(assigned) else np.zeros(3, np.int64)
+    sizes = {name: int(counts[i]) for i, name in enumerate(SPLIT_NAMES)}
+    if len(assigned) == 0:
         raise GroupbenchError(f"{source}: holds no records")
-    sizes = split_sizes(splits, available)
-    params: dict[str, Any] = {
-        "source": source.name,
-        "source_sha256": sha256_file(source),
-        "splits": list(splits),
-        "limit": limit,
-    }
-    writer.attrs = {"dataset": d.dataset_id, "params": params, "seed": 0}
-    decoder = _BlockDecoder(d, source)
-    split_layout = decoder.layout
-    step = block_length(split_layout)
-    reader = iter_records(source, limit=available)
-    records = enumerate(reader)
-    with contextlib.closing(reader), writer, tqdm(
-        total=available, unit="rec", desc=d.dataset_id, disable=hide
-    ) as bar:
-        for split, n in sizes.items():
-            if n == 0:
-                continue
-            split_writer = writer.create_split(split, split_layout, n, start=0, total=n)
-            for begin in range(0, n, step):
-                batch = decoder.decode(records, min(step, n - begin))
-                split_writer.write(encode_block(batch, split_layout, begin, keep_raw=True))
-                bar.update(batch.images.shape[0])
+    if sum(sizes.values()) == 0:
+        low, high = d.objects_kept
+        raise GroupbenchError(f"{source}: none of the {len(assigned):,} records read has {low}-{high} objects; is it DeepMind's {d.file_name}?")
+    if d.selected:
+        s = selection
+        carving: dict[str, Any] = {"evaluation_from": s.evaluation_from, "test": s.test, "valid": s.valid}
+    else:
+        carving = {"splits": list(splits)}
+    params = {"source": source.name, "source_sha256": sha256_file(source), **carving, "limit": limit, "factors": factors}
+    writer.attrs = import_attrs(d, params)
+    last = int(np.flatnonzero(assigned >= 0)[-1]) + 1
+    with writer:
+        write_scenes(writer, d, factors, sizes, _blocks(d, decoder, source, assigned[:last], factors), progress=progress)
     return Path(out), {split: n for split, n in sizes.items() if n}
 
 
@@ -314,7 +381,7 @@ def fetch_deepmind(
             report(f"{d.file_name}: present, sha256 verified")
             return target, got
         report(f"{d.file_name}: present but its sha256 {got[:16]}... differs from --sha256; downloading again")
-    url = f"{base_url.rstrip('/')}/{d.bucket_path}"
+    url = f"{base_url.rstrip('/')}/{d.file.bucket_path}"
     tmp = folder / f".{d.file_name}.partial-{os.getpid()}"
     try:
         sha, md5, crc, crc32c = hashlib.sha256(), hashlib.md5(), 0, crc32c_module()

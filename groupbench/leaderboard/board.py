@@ -104,6 +104,21 @@ class Board:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def replace(self, old: Path, entry: dict[str, Any]) -> Path:
+        """Put ``entry`` in place of the entry file ``old`` (a rescored result), under the lock."""
+        validate_entry(entry)
+        path = self.entries_dir / entry_filename(entry)
+        with self._locked():
+            if not old.is_file():
+                raise GroupbenchError(f"{old}: no such entry on the board")
+            if path.exists() and path != old:
+                raise GroupbenchError(f"this result is already on the board as {path}")
+            with atomic_output(path) as tmp:
+                tmp.write_text(json.dumps(entry, indent=2, sort_keys=True) + "\n")
+            if path != old:
+                old.unlink()
+        return path
+
     def add(self, entry: dict[str, Any]) -> Path:
         """Validate and add an entry; a duplicate of an existing entry is refused."""
         validate_entry(entry)

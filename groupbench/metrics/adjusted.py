@@ -31,6 +31,16 @@ def degenerate(summary: ContingencySummary):
     return (k_true <= 1) | (k_true == summary.n_valid)
 
 
+def undefined(summary: ContingencySummary):
+    """(B,) bool: the index is 0/0, DeepMind's NaN: both partitions are the same trivial partition
+    (one group each, one group per pixel each, or fewer than two scored pixels). scikit-learn, and
+    the "one" policy, score these 1.0; a degenerate image with any other prediction scores 0 either way.
+    """
+    k_true = group_counts(summary.true_sizes)
+    k_pred = group_counts(summary.pred_sizes)
+    return (k_true == k_pred) & ((k_true <= 1) | (k_true == summary.n_valid))
+
+
 def adjusted_rand_index(summary: ContingencySummary, xp):
     """(B,) float64 ARI; 1.0 where the two partitions are equal (this includes N < 2)."""
     n = summary.n_valid

@@ -45,6 +45,9 @@ class NumpyBackend:
 
     name = "numpy"
     xp = np
+    index_dtype = np.int64
+    int32 = np.int32
+    bool_dtype = np.bool_
     chunk_pixels = 1 << 20  # default pixels scored per chunk
     block_elements = 1 << 17  # grid cells per block of the expected-MI sum (fits in L2)
 
@@ -78,6 +81,16 @@ class NumpyBackend:
         return x.astype(np.float64, copy=False)
 
     @staticmethod
+    def cast(x, dtype):
+        """A copy of x in dtype."""
+        return x.astype(dtype)
+
+    @staticmethod
+    def scaled(x, factor: int, dtype):
+        """x * factor as a new array of dtype, in one pass."""
+        return np.multiply(x, factor, out=np.empty(x.shape, dtype), casting="unsafe")
+
+    @staticmethod
     def arange(start, stop=None, *, dtype=np.int64):
         return np.arange(start, stop, dtype=dtype) if stop is not None else np.arange(start, dtype=dtype)
 
@@ -88,6 +101,10 @@ class NumpyBackend:
     @staticmethod
     def ones(shape, *, dtype=np.bool_):
         return np.ones(shape, dtype=dtype)
+
+    @staticmethod
+    def full(shape, value: float):
+        return np.full(shape, value, dtype=np.float64)
 
     @staticmethod
     def bincount(x, minlength: int, weights=None):
@@ -105,6 +122,18 @@ class NumpyBackend:
     @staticmethod
     def sort(x):
         return np.sort(x)
+
+    @staticmethod
+    def argsort(x):
+        """Stable argsort of a 1-D array."""
+        return np.argsort(x, kind="stable")
+
+    @staticmethod
+    def scatter_max(size: int, index, values):
+        """(size,) float64: out[i] = max(0, largest of values[index == i])."""
+        out = np.zeros(size, dtype=np.float64)
+        np.maximum.at(out, index, values)
+        return out
 
     @staticmethod
     def sort_rows(x):

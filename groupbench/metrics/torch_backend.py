@@ -13,6 +13,9 @@ class TorchBackend:
 
     name = "torch"
     xp = torch
+    index_dtype = torch.int64
+    int32 = torch.int32
+    bool_dtype = torch.bool
 
     def __init__(self, device=None):
         self.device = torch.device(device if device is not None else "cpu")
@@ -46,6 +49,16 @@ class TorchBackend:
     def float64(x):
         return x.to(torch.float64)
 
+    @staticmethod
+    def cast(x, dtype):
+        """A copy of x in dtype."""
+        return x.to(dtype, copy=True)
+
+    @staticmethod
+    def scaled(x, factor: int, dtype):
+        """x * factor as a new tensor of dtype."""
+        return x.to(dtype, copy=True).mul_(factor)
+
     def arange(self, start, stop=None, *, dtype=torch.int64):
         if stop is None:
             start, stop = 0, start
@@ -56,6 +69,9 @@ class TorchBackend:
 
     def ones(self, shape, *, dtype=torch.bool):
         return torch.ones(shape, dtype=dtype, device=self.device)
+
+    def full(self, shape, value: float):
+        return torch.full(shape, value, dtype=torch.float64, device=self.device)
 
     @staticmethod
     def bincount(x, minlength: int, weights=None):
@@ -74,6 +90,16 @@ class TorchBackend:
     @staticmethod
     def sort(x):
         return torch.sort(x).values
+
+    @staticmethod
+    def argsort(x):
+        """Stable argsort of a 1-D tensor."""
+        return torch.sort(x, stable=True).indices
+
+    def scatter_max(self, size: int, index, values):
+        """(size,) float64: out[i] = max(0, largest of values[index == i])."""
+        out = torch.zeros(size, dtype=torch.float64, device=self.device)
+        return out.scatter_reduce_(0, index, values, reduce="amax")
 
     @staticmethod
     def sort_rows(x):

@@ -1,4 +1,4 @@
-"""Running per-image ARI / AMI over batches, torchmetrics style, summed across torch.distributed ranks."""
+"""Running per-image grouping scores over batches, torchmetrics style, summed across torch.distributed ranks."""
 
 from __future__ import annotations
 
@@ -7,34 +7,37 @@ import math
 import torch
 import torch.distributed as dist
 
-from groupbench.metrics.functional import check_options, iter_scores
-
-_FIELDS = ("images", "degenerate", "ari_sum", "ari_sum_sq", "ami_sum", "ami_sum_sq")
+from groupbench.metrics.functional import PARTITION_METRICS, check_options, iter_scores
 
 
 class GroupingMetric:
-    """Mean and standard deviation of per-image (or per-sequence) ARI and AMI over everything updated.
+    """Mean and standard deviation of per-image (or per-sequence) scores over everything updated.
 
-    State: six float64 sums (images, degenerate images, ARI sum and sum of squares, AMI sum and sum
-    of squares) in one tensor on the device of the last update. `compute()` adds up the states of
-    all ranks with one all_reduce(SUM) when torch.distributed is initialised (on a copy: the local
-    state is left as it was, so updating and computing can go on alternating).
+    State: float64 sums in one tensor on the device of the last update: images, degenerate images,
+    and per metric the number of images where it is defined (not NaN), their sum and sum of squares.
+    `compute()` adds up the states of all ranks with one all_reduce(SUM) when torch.distributed is
+    initialised (on a copy: the local state is left as it was, so updating and computing can go on
+    alternating).
     """
 
     def __init__(
         self,
         *,
+        metrics=PARTITION_METRICS,
         average_method: str = "arithmetic",
+        degenerate: str = "one",
+        background: int | None = None,
         sequence_mode: str | None = None,
+        frames: str = "all",
         chunk_size: int | None = None,
         process_group=None,
     ):
-        check_options(("ari", "ami"), average_method, sequence_mode, chunk_size)
-        self.average_method = average_method
-        self.sequence_mode = sequence_mode
-        self.chunk_size = chunk_size
+        check_options(metrics, average_method, sequence_mode, chunk_size, degenerate=degenerate, frames=frames)
+        self.metrics = tuple(metrics)
+        self.options = dict(metrics=self.metrics, average_method=average_method, degenerate=degenerate,
+                            background=background, sequence_mode=sequence_mode, frames=frames, chunk_size=chunk_size)
         self.process_group = process_group
-        self.state = torch.zeros(len(_FIELDS), dtype=torch.float64)
+        self.state = torch.zeros(2 + 3 * len(self.metrics), dtype=torch.float64)
 
     def reset(self) -> None:
         """Forget every update."""
@@ -42,42 +45,29 @@ class GroupingMetric:
 
     def update(self, true, pred, valid=None) -> None:
         """Add a batch: true, pred (B, P) label ids, or (B, T, P) with sequence_mode; valid bool or None."""
-        for scores in iter_scores(
-            true,
-            pred,
-            valid,
-            average_method=self.average_method,
-            sequence_mode=self.sequence_mode,
-            backend="torch",
-            chunk_size=self.chunk_size,
-        ):
-            ari, ami = scores.ari, scores.ami
-            sums = torch.stack(
-                [
-                    ari.new_tensor(ari.shape[0]),
-                    scores.degenerate.sum().to(ari.dtype),
-                    ari.sum(),
-                    ari.square().sum(),
-                    ami.sum(),
-                    ami.square().sum(),
-                ]
-            )
+        for scores in iter_scores(true, pred, valid, backend="torch", **self.options):
+            degenerate = scores.degenerate
+            sums = [degenerate.new_tensor(degenerate.shape[0], dtype=torch.float64), degenerate.sum().to(torch.float64)]
+            for name in self.metrics:
+                values = scores.values[name]
+                defined = ~values.isnan()
+                values = values.where(defined, 0.0)
+                sums += [defined.sum().to(torch.float64), values.sum(), values.square().sum()]
+            sums = torch.stack(sums)
             self.state = self.state.to(sums.device) + sums
 
     def compute(self) -> dict[str, float]:
-        """{"images", "degenerate", "ari", "ari_std", "ami", "ami_std"}: counts, means, population stds.
-
-        Means and stds are NaN before any image was scored.
-        """
+        """{"images", "degenerate", and per metric m: m (mean), m_std (population std), m_images
+        (images where m is defined)}. Means and stds are NaN before any image was scored."""
         state = self.state.clone()
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(state, op=dist.ReduceOp.SUM, group=self.process_group)
-        values = dict(zip(_FIELDS, state.tolist()))
-        n = values["images"]
-        result = {"images": int(n), "degenerate": int(values["degenerate"])}
-        for metric in ("ari", "ami"):
-            mean = values[f"{metric}_sum"] / n if n else math.nan
-            variance = values[f"{metric}_sum_sq"] / n - mean * mean if n else math.nan
+        values = state.tolist()
+        result = {"images": int(values[0]), "degenerate": int(values[1])}
+        for index, metric in enumerate(self.metrics):
+            n, total, total_sq = values[2 + 3 * index : 5 + 3 * index]
+            mean = total / n if n else math.nan
             result[metric] = mean
-            result[f"{metric}_std"] = math.sqrt(max(variance, 0.0)) if n else math.nan
+            result[f"{metric}_std"] = math.sqrt(max(total_sq / n - mean * mean, 0.0)) if n else math.nan
+            result[f"{metric}_images"] = int(n)
         return result
