@@ -1,57 +1,57 @@
-"""Training throughput of the learned baselines: one optimiser step (forward, backward, clipping as
-the preset does, update) on a batch of the preset's size, in images (or sequences) per second, on the CPU, one thread.
+"""Training throughput of the learned baselines, eager against compiled, in one run: one optimiser
+step (`training.TrainingStep`: draws, forward, backward, clipping as the preset does, update) on
+synthetic images of the preset's shape, in steps (and images or sequences) per second.
 
-Run: pytest benchmarks/bench_training.py --benchmark-enable. Without it (the test suite) each
-step runs once on a batch of 2, so the benchmark cannot rot without taking long.
+Run: pytest benchmarks/bench_training.py --benchmark-enable (one thread on the CPU). The batch is
+the preset's, except IODINE's on the CPU (8: a step at the paper's 128-256 takes minutes here).
+The warm-up (3 steps: compilation, for the compiled case) is timed apart, in extra_info.
+Without --benchmark-enable (the test suite) each eager case runs one step on a batch of 2, so the
+benchmark cannot rot without taking long; compiling every preset would take many minutes there, so
+the compiled cases run only when measuring (tests/test_compile.py covers the compiled step).
 """
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
-from groupbench.baselines import presets
-from groupbench.baselines.training import Precision, generator, make_optimizer, seed_everything
+from groupbench.baselines.throughput import Stepper
 
-CASES = {  # preset: shape of one image or sequence (as the dataset stores it)
-    "rc-shapes": (28, 28, 1),
-    "rc-multi-mnist": (48, 48, 1),
-    "nem-shapes": (28, 28, 1),
-    "rnn-em-shapes": (28, 28, 1),
-    "rnn-em-flying-shapes": (21, 28, 28, 1),
-    "rnn-em-flying-mnist": (21, 24, 24, 1),
-    "iodine-tetris": (35, 35, 3),
-    "iodine-multi-dsprites": (64, 64, 3),
-    "iodine-shapes": (28, 28, 1),
+CASES = {  # preset: batch on the CPU (None: the preset's)
+    "rc-shapes": None,
+    "rc-multi-mnist": None,
+    "nem-shapes": None,
+    "rnn-em-shapes": None,
+    "rnn-em-flying-shapes": None,
+    "rnn-em-flying-mnist": None,
+    "iodine-shapes": 8,
+    "iodine-tetris": 8,
+    "iodine-multi-dsprites": 8,
 }
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 @pytest.mark.parametrize("name", list(CASES))
-def test_training_step(benchmark, name):
-    preset = presets.get(name)
-    config = preset.config(device="cpu")
-    module = presets.algorithm(preset.algorithm)
-    seed_everything(0)
+def test_training_step(benchmark, name, compiled):
+    if compiled and benchmark.disabled:
+        pytest.skip("compiling every preset takes minutes on a CPU: measured with --benchmark-enable only")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model = module.build_model(config, CASES[name])
-        optimizer = make_optimizer(config, model.parameters())
-        precision = Precision(torch.device("cpu"), config.amp)
-        batch = 2 if benchmark.disabled else config.batch_size
-        images = (torch.rand((batch, *CASES[name]), generator=generator(torch.device("cpu"), 1)) < 0.2).to(torch.uint8) * 255
-        noise = generator(torch.device("cpu"), 2)
-
-        def step():
-            loss = model(images, noise)
-            precision.step(loss, optimizer, config.clip_norm)
-            return float(loss.detach())
-
-        step()  # warm-up: allocations, lazy imports
-        loss = benchmark.pedantic(step, rounds=1 if benchmark.disabled else 5, iterations=1)
+        batch = 2 if benchmark.disabled else CASES[name]
+        stepper = Stepper(name, device="cpu", compile=compiled, batch_size=batch)
+        started = time.perf_counter()
+        for _ in range(1 if benchmark.disabled else 3):
+            stepper.step()
+        warmup_s = time.perf_counter() - started
+        loss = benchmark.pedantic(stepper.step, rounds=1 if benchmark.disabled else 5, iterations=1)
     finally:
         torch.set_num_threads(threads)
+        torch._dynamo.reset()
     assert loss == loss  # finite
     if benchmark.stats is not None:
-        benchmark.extra_info["images_per_s"] = round(batch / benchmark.stats.stats.mean, 1)
-        benchmark.extra_info["batch"] = batch
+        mean = benchmark.stats.stats.mean
+        benchmark.extra_info.update(batch=stepper.config.batch_size, compiled=compiled, warmup_s=round(warmup_s, 1),
+                                    steps_per_s=round(1 / mean, 3), images_per_s=round(stepper.config.batch_size / mean, 1))

@@ -10,10 +10,9 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
-from isal import isal_zlib
 
 from groupbench.errors import GroupbenchError
-from groupbench.format import SplitLayout, file_metadata, layout_of, open_split, read, unreadable
+from groupbench.format import SplitLayout, file_metadata, isal_zlib, layout_of, open_split, read, unreadable
 
 CHUNK_CACHE_BYTES = 16 * 1024 * 1024
 """HDF5 chunk cache per open file, so reads in index order decompress each chunk once."""

@@ -27,7 +27,6 @@ from typing import Any, Callable, Iterable, Iterator
 
 import h5py
 import numpy as np
-from isal import isal_zlib
 
 from groupbench import __version__
 from groupbench.errors import GroupbenchError
@@ -40,6 +39,7 @@ from groupbench.format import (
     compress_chunk,
     decompress_chunk,
     digest_bytes,
+    isal_zlib,  # ISA-L, or zlib where it is not installed
     unreadable,
 )
 

@@ -82,3 +82,14 @@ def refused():
         assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err, err
 
     return check
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (small models: less overhead, steadier on a shared machine)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

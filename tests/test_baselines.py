@@ -20,7 +20,6 @@ from groupbench.baselines.training import Task, fit, generator, read_metrics
 from groupbench.errors import GroupbenchError
 from groupbench.generation import generate
 from groupbench.metrics import adjusted_mutual_info
-from groupbench.scoring import Conventions, score_file
 
 CPU = torch.device("cpu")
 
@@ -56,6 +55,40 @@ def test_mixture_loss_is_intra_plus_weighted_inter():
     assert loss == pytest.approx(intra + 0.5 * inter, rel=1e-6)
     gaussian = float(nem.mixture_loss(psi, gamma, x, "gaussian", 0.5))
     assert gaussian == pytest.approx(0.75 * 0.01 / 2 + 0.25 * 0.49 / 2 + 0.5 * (0.25 * 0.81 / 2 + 0.75 * 0.09 / 2), rel=1e-6)
+
+
+def _confident_gradients(network: str, autocast: bool) -> tuple[float, dict[str, torch.Tensor]]:
+    """Loss and gradients of one N-EM / RNN-EM step on black 8x8 images whose every pixel the network
+    predicts as 1 with a logit of about 8: confidently wrong pixels the loss must push back."""
+    config = nem.Config(network=network, hidden=16, k=2, steps=2, noise_p=0.0, device="cpu")
+    torch.manual_seed(0)
+    shape = (2, 8, 8, 1) if network.startswith("conv") else (8, 8, 1)
+    model = nem.build_model(config, shape)
+    with torch.no_grad():
+        if network == "nem":  # psi = sigmoid(sigmoid(theta) W^T) with theta = 0 at the start: logit = 0.5 sum_j W_ij
+            model.cell.weight.fill_(1.0 / config.hidden * 16)
+        elif network == "rnn":
+            model.cell.output.bias.fill_(8.0)
+        else:
+            model.cell.decoder_conv[-1][-1].bias.fill_(8.0)
+    images = torch.zeros((4, *shape), dtype=torch.uint8)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        loss = model(images, model.draw(images, generator(CPU, 0)))
+    loss.backward()
+    return float(loss.detach()), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("network", ["nem", "rnn", "conv-shapes"])
+def test_psi_the_e_step_and_the_loss_stay_float32_under_bf16_autocast(network):
+    """Under bfloat16 a sigmoid rounds to exactly 1 once its logit passes about 6.2; computed there, the
+    clipped loss would give (almost) no gradient to confidently wrong pixels. psi, the E-step and the
+    loss are float32, as in the original: the gradient under bf16 autocast matches float32's."""
+    loss32, grads32 = _confident_gradients(network, autocast=False)
+    loss16, grads16 = _confident_gradients(network, autocast=True)
+    norm = lambda grads: float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads.values())))  # noqa: E731
+    assert norm(grads32) > 1.0
+    assert norm(grads16) == pytest.approx(norm(grads32), rel=0.1)
+    assert loss16 == pytest.approx(loss32, rel=0.05)  # about 8 nats per pixel and component, not the clip's 13.8
 
 
 class FixedReconstruction(torch.nn.Module):
@@ -121,10 +154,16 @@ def _weights(path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=False)["model"]
 
 
+def _small_rnn_em(**changes) -> nem.Config:
+    """A small RNN-EM for the loop's tests: on the small shapes file (300 training images), 9 steps per epoch."""
+    fields = dict(network="rnn", hidden=16, k=3, steps=3, batch_size=32, log_every=5, valid_size=50, metric_images=0,
+                  device="cpu", threads=1, seed=5)
+    return nem.Config(**{**fields, **changes})
+
+
 def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(small_file, tmp_path):
     dataset = small_file("shapes-v1")
-    config = nem.Config(network="rnn", hidden=16, k=3, steps=3, batch_size=32, max_epochs=2, checkpoint_every=4, log_every=5,
-                        valid_size=50, metric_images=0, device="cpu", threads=1, seed=5)  # 9 steps per epoch: 18 in all
+    config = _small_rnn_em(max_epochs=2, checkpoint_every=4)  # 18 steps in all
     whole = fit(nem.make_task(config, dataset), config, tmp_path / "whole", progress=False)
 
     def interrupt(state):
@@ -145,8 +184,7 @@ def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(small_file, 
 
 def test_a_run_continued_with_a_larger_budget_keeps_its_history(small_file, tmp_path):
     dataset = small_file("shapes-v1")
-    config = nem.Config(network="rnn", hidden=16, k=3, steps=3, batch_size=32, max_epochs=3, checkpoint_every=9, log_every=5,
-                        valid_size=50, metric_images=0, device="cpu", threads=1, seed=5)  # 9 steps per epoch
+    config = _small_rnn_em(max_epochs=3, checkpoint_every=9)
     fit(nem.make_task(config, dataset), config, tmp_path / "whole", progress=False)
     for budget in (dict(max_epochs=1), dict(max_epochs=2, max_steps=13), dict(max_epochs=3)):  # epoch end, mid-epoch stop, end
         staged = dataclasses.replace(config, **budget)
@@ -157,10 +195,37 @@ def test_a_run_continued_with_a_larger_budget_keeps_its_history(small_file, tmp_
     assert validations(tmp_path / "staged") == [(0, 9), (1, 13), (1, 18), (2, 27)]
 
 
+def test_a_time_budget_stops_validates_checkpoints_and_resumes(small_file, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from groupbench.baselines import training
+
+    clock = SimpleNamespace(now=0.0)  # the loop's clock, advanced by hand: no timing in the test
+    monkeypatch.setattr(training, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    dataset = small_file("shapes-v1")
+    config = _small_rnn_em(max_epochs=2, checkpoint_every=100)
+    whole = fit(nem.make_task(config, dataset), config, tmp_path / "whole", progress=False)
+    timed = dataclasses.replace(config, max_time_s=60.0)
+
+    def tick(state):
+        if state.step == 4:
+            clock.now += 61.0  # the budget is spent during step 5
+
+    summary = fit(nem.make_task(timed, dataset), timed, tmp_path / "timed", progress=False, callback=tick)
+    assert (summary["stopped"], summary["steps"], summary["max_time_s"]) == ("max_time", 5, 60.0)
+    assert torch.load(tmp_path / "timed" / "checkpoint.pt", weights_only=False)["state"]["step"] == 5
+    assert [r["step"] for r in read_metrics(tmp_path / "timed") if r["valid_loss"] == r["valid_loss"]] == [5]
+    assert runs.budget_text([summary], config.max_epochs) == "5 steps (0.53 epochs) in a 60 s time budget"  # 160 of 300 images
+    longer = dataclasses.replace(config, max_time_s=1000.0)  # continued with a larger budget: the same training
+    resumed = fit(nem.make_task(longer, dataset), longer, tmp_path / "timed", progress=False)
+    assert (resumed["stopped"], resumed["steps"]) == ("max_epochs", whole["steps"])
+    a, b = _weights(tmp_path / "whole" / "checkpoint.pt"), _weights(tmp_path / "timed" / "checkpoint.pt")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
 def test_interim_validations_only_add_points_to_the_learning_curve(small_file, tmp_path):
     dataset = small_file("shapes-v1")
-    config = nem.Config(network="rnn", hidden=16, k=3, steps=3, batch_size=32, max_epochs=2, checkpoint_every=5, log_every=5,
-                        valid_size=50, metric_images=4, device="cpu", threads=1, seed=5)  # 9 steps per epoch
+    config = _small_rnn_em(max_epochs=2, checkpoint_every=5, metric_images=4)
     plain = fit(nem.make_task(config, dataset), config, tmp_path / "plain", progress=False)
     often = dataclasses.replace(config, validate_every=4)
 
@@ -258,9 +323,12 @@ def test_every_preset_trains_predicts_and_scores(name, tiny, tmp_path):
     np.testing.assert_allclose(masks.sum(-3), 1.0, atol=5e-3)  # float16 assignments, summing to 1 over K
     chosen = np.take_along_axis(masks, np.expand_dims(labels.astype(np.int64), -3), -3)[..., 0, :, :]
     np.testing.assert_array_equal(chosen, masks.max(-3))  # the labels are their argmax
-    results, _ = score_file(predictions, files[-1], conventions=Conventions(average_method="max"))
+    results = runs._score(predictions, files[-1], tmp_path / "results.json", preset.conventions)  # as reproduce scores
     primary = "ami/per-frame" if preset.stages or preset.dataset.startswith("flying") else "ami"
     assert -1 <= results["metrics"][primary]["mean"] <= 1 and results["images_scored"] == 6
+    # the paper's conventions: IODINE's FG-ARI scores overlap pixels, RC and N-EM leave them out
+    assert results["conventions"]["include_overlap"] is (preset.algorithm == "iodine")
+    assert results["conventions"]["include_background"] is False and results["conventions"]["average_method"] == "max"
 
 
 def test_presets_know_their_names_and_fields():

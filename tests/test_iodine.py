@@ -1,5 +1,7 @@
-"""IODINE (groupbench/baselines/iodine.py): tensor shapes, the refinement inputs, stop-gradients,
-masks, activation checkpointing, prediction, seeding and a short training run. Tiny, CPU only."""
+"""IODINE (groupbench/baselines/iodine.py): tensor shapes, the refinement inputs, the closed-form
+gradient inputs against autograd, stop-gradients, masks, activation checkpointing, prediction,
+seeding, the official configuration and its initialisation, the validation FG-ARI's conventions
+and a short training run. Tiny, CPU only."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from groupbench.baselines import iodine
-from groupbench.baselines.training import Precision, make_optimizer, seed_everything
+from groupbench.baselines import iodine, presets
+from groupbench.baselines.training import Precision, TrainingStep, learning_rate, make_optimizer, seed_everything
 
 B, K, H, W, C, NZ = 2, 3, 16, 16, 3, 8
 
@@ -37,12 +39,7 @@ def model_for(config: iodine.Config, seed: int = 0) -> iodine.IODINE:
     return iodine.build_model(config, (H, W, C))
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def one_step(config: iodine.Config):
@@ -64,13 +61,13 @@ def test_shapes_through_one_refinement_step():
     assert out["gradients"]["mask_logits"].shape == (B, K, H, W)
     assert out["gradients"]["lambda"].shape == (B, K, 2 * NZ)
     assert all(part.shape[0] == B * K and part.shape[2:] == (H, W) for part in out["inputs"])
-    assert [f.shape for f in out["flat_inputs"]] == [(B * K, 2 * NZ)] * 2
+    assert [f.shape for f in out["flat_inputs"]] == [(B * K, 2 * NZ)] * 2 + [(B * K, 1)]  # + the code's flat 'capacity'
 
 
 @pytest.mark.parametrize("changes, spatial, flat", [
-    ({}, 17, 2 * 2 * NZ),  # the paper's 17 channels: 3+3+1+1+1+3+1+1+1 + 2 coordinates
-    ({"coordinates": "cos"}, 23, 2 * 2 * NZ),  # the code's 8 cosine channels
-    ({"coordinates": "cos", "legacy_constants": True}, 24, 2 * 2 * NZ + 1),  # + 'capacity' (the code's 24)
+    ({"coordinates": "linear", "legacy_constants": False}, 17, 2 * 2 * NZ),  # the paper's 17: 3+3+1+1+1+3+1+1+1 + 2 coordinates
+    ({"coordinates": "cos", "legacy_constants": False}, 23, 2 * 2 * NZ),  # the code's 8 cosine channels
+    ({}, 24, 2 * 2 * NZ + 1),  # the defaults (the code's): + 'capacity', the code's 24
 ])
 def test_refinement_inputs_are_the_documented_set(changes, spatial, flat):
     config = tiny(**changes)
@@ -104,7 +101,8 @@ def test_masks_sum_to_one_over_k():
 
 def _loss_and_grads(config: iodine.Config):
     model = model_for(config)
-    loss = model(squares(4), torch.Generator().manual_seed(3))
+    images = squares(4)
+    loss = model(images, model.draw(images, torch.Generator().manual_seed(3)))
     loss.backward()
     return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
 
@@ -138,15 +136,10 @@ def _train(config: iodine.Config, steps: int, seed: int = 0):
     """Adam with the configured beta1 and gradient clipping, as the shared training loop steps."""
     model = model_for(config, seed)
     optimizer = make_optimizer(config, model.parameters())
-    precision = Precision(torch.device("cpu"), amp=False)
+    step = TrainingStep(model, model, optimizer, Precision(torch.device("cpu"), amp=False), config, torch.device("cpu"))
     images = squares(8)
     noise = torch.Generator().manual_seed(seed)
-    losses = []
-    for _ in range(steps):
-        loss = model(images, noise)
-        precision.step(loss, optimizer, config.clip_norm)
-        losses.append(float(loss.detach()))
-    return model, losses
+    return model, [float(step(images, noise, index)) for index in range(steps)]
 
 
 def test_loss_decreases_with_adam():
@@ -165,29 +158,110 @@ def test_seeds_make_two_runs_identical():
     assert other != losses
 
 
-@pytest.mark.parametrize("changes", [
-    {"likelihood": "logistic", "sigma": 0.03, "prior_var": float(np.log(2)), "posterior_scale": "var",
-     "coordinates": "cos", "legacy_constants": True, "lstm": 0, "adam_beta1": 0.95},
-])
-def test_official_code_options_run(changes):
-    model = model_for(tiny(**changes))
-    loss = model(squares(2), torch.Generator().manual_seed(0))
-    assert torch.isfinite(loss)
-    loss.backward()
-
-
 def test_presets_are_valid_configs():
     known = {f.name for f in dataclasses.fields(iodine.Config)}
-    assert set(iodine.PRESETS) == {"iodine-tetris", "iodine-multi-dsprites", "iodine-multi-dsprites-binarized", "iodine-shapes"}
+    assert set(iodine.PRESETS) == {"iodine-tetris", "iodine-tetris-prose", "iodine-multi-dsprites", "iodine-multi-dsprites-prose",
+                                   "iodine-multi-dsprites-binarized", "iodine-shapes"}
     for name, preset in iodine.PRESETS.items():
         assert set(preset["fields"]) <= known, name
         config = iodine.Config(**preset["fields"])
         assert config.iterations == 5 and config.dataset == preset["dataset"]
+        assert presets.get(name).conventions == iodine.CONVENTIONS and iodine.CONVENTIONS.include_overlap
     assert iodine.PRESETS["iodine-tetris"]["fields"]["lstm"] == 0 and iodine.PRESETS["iodine-tetris"]["fields"]["k"] == 4
     assert iodine.PRESETS["iodine-multi-dsprites"]["fields"]["k"] == 6
     assert iodine.PRESETS["iodine-multi-dsprites-binarized"]["params"] == {"variant": "binarized"}
     assert {n: p["reported"]["ari"] for n, p in iodine.PRESETS.items()} == {
-        "iodine-tetris": 0.992, "iodine-multi-dsprites": 0.767, "iodine-multi-dsprites-binarized": 0.648, "iodine-shapes": 0.910}
+        "iodine-tetris": 0.992, "iodine-tetris-prose": 0.992, "iodine-multi-dsprites": 0.767, "iodine-multi-dsprites-prose": 0.767,
+        "iodine-multi-dsprites-binarized": 0.648, "iodine-shapes": 0.910}
+
+
+def test_the_paper_prose_variant_runs():
+    model = model_for(tiny(**{k: v for k, v in iodine._PROSE.items() if k != "batch_size"}))
+    images = squares(2)
+    loss = model(images, model.draw(images, torch.Generator().manual_seed(0)))
+    assert torch.isfinite(loss)
+    loss.backward()
+
+
+def test_presets_default_to_the_official_configuration():
+    # deepmind-research/iodine configurations.py (docs/iodine.md, "Presets")
+    official = dict(likelihood="logistic", sigma=0.03, prior_var=float(np.log(2)), posterior_scale="var", coordinates="cos",
+                    legacy_constants=True, adam_beta1=0.95, lr=3e-4, lr_decay_steps=1e6, init="sonnet", clip_norm=5.0, iterations=5)
+    prose = dict(likelihood="gaussian", sigma=0.1, prior_var=1.0, posterior_scale="softplus", coordinates="linear",
+                 legacy_constants=False, init="torch", adam_beta1=0.9, lr=3e-4, lr_decay_steps=0, batch_size=32, iterations=5)
+    for name, batch in (("iodine-tetris", 256), ("iodine-multi-dsprites", 128)):
+        config = presets.get(name).config()
+        assert {key: getattr(config, key) for key in official} == official, name
+        assert config.batch_size == batch
+        variant = presets.get(f"{name}-prose").config()
+        assert {key: getattr(variant, key) for key in prose} == prose, name
+        assert (variant.k, variant.latent, variant.lstm) == (config.k, config.latent, config.lstm)
+    # the learning rate decays by 0.1 every 1e6 steps
+    config = presets.get("iodine-tetris").config()
+    assert learning_rate(config, 0) == 3e-4 and learning_rate(config, 10**6) == pytest.approx(3e-5)
+    assert learning_rate(presets.get("iodine-tetris-prose").config(), 10**6) == 3e-4
+
+
+def test_sonnet_initialisation():
+    model = model_for(tiny(decoder_channels=(64, 64), lstm=64))
+    for name, layer in [("decoder conv", model.decoder.net[2]), ("refinement head", model.refine.head)]:
+        std = 1 / np.sqrt(layer.weight[0].numel())  # fan-in: kernel area x input channels, or input size
+        weights = layer.weight.detach().numpy().ravel()
+        assert np.abs(weights).max() <= 2 * std + 1e-7, name  # truncated at two standard deviations
+        assert weights.std() == pytest.approx(0.8796 * std, rel=0.1), name  # the std of N(0, 1) truncated at +-2 is 0.8796
+        assert not layer.bias.detach().any(), name
+    lstm = model.refine.lstm
+    std = 1 / np.sqrt(lstm.input_size + lstm.hidden_size)
+    assert lstm.weight_ih.detach().std().item() == pytest.approx(0.8796 * std, rel=0.1)
+    assert lstm.bias_ih.detach()[64:128].eq(1).all() and not lstm.bias_ih.detach()[:64].any() and not lstm.bias_hh.detach().any()
+    assert model_for(tiny(decoder_channels=(64, 64), init="torch")).decoder.net[2].bias.detach().any()  # PyTorch draws biases
+
+
+@pytest.mark.parametrize("changes", [
+    {},  # the official configuration: logistic likelihood, variance-softplus posterior, legacy constants
+    {"likelihood": "gaussian", "sigma": 0.1, "posterior_scale": "softplus", "legacy_constants": False, "prior_var": 1.0},
+])
+def test_closed_form_gradient_inputs_equal_autograd(changes):
+    model = model_for(tiny(**changes))
+    x = squares(B).float().div(255).permute(0, 3, 1, 2)
+    lam = (model.initial[None, None] + 0.3 * torch.randn(B, K, 2 * NZ, generator=torch.Generator().manual_seed(2))).detach()
+    eps = torch.randn(B, K, NZ, generator=torch.Generator().manual_seed(1))
+    _, _, _, out = model.step(x, lam, eps, None, True)
+    # the reference: the loss of the same decode, differentiated by autograd
+    lam = lam.requires_grad_(True)
+    mu, sigma = model.split(lam)
+    means, logits, _ = model.decode(mu + sigma * eps)
+    joint = torch.log_softmax(logits, 1) + iodine.pixel_log_likelihood(x[:, None], means, model.config.likelihood, model.config.sigma)
+    loss = -torch.logsumexp(joint, 1).sum((1, 2)) + iodine.kl_to_prior(mu, sigma, model.config.prior_var).sum(1)
+    expected = torch.autograd.grad(loss.sum(), [means, logits, lam])
+    for name, reference in zip(("means", "mask_logits", "lambda"), expected):
+        torch.testing.assert_close(out["gradients"][name], reference, atol=1e-5 * float(reference.abs().max()), rtol=1e-4, msg=name)
+
+
+def test_validation_fg_ari_scores_overlap_pixels(small_file, monkeypatch):
+    """IODINE's FG-ARI (DeepMind's segmentation_metrics) scores every foreground pixel under its visible
+    object, overlap included: a segmentation wrong only on overlap pixels is not perfect."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from groupbench.baselines import nem
+    from groupbench.data import SplitReader
+
+    dataset = small_file("multi-dsprites-v1")
+    count = 64
+    with SplitReader(dataset, "valid") as reader:
+        labels, overlap = reader.group["labels"][:count].astype(np.int64), reader.group["overlap"][:count].astype(bool)
+    assert overlap.any()
+    wrong = np.where(overlap, 0, labels)  # right everywhere but on the overlap pixels, which go to the background's slot
+    monkeypatch.setattr(iodine, "predict", lambda model, images, config, generator, k=None:
+                        torch.nn.functional.one_hot(torch.from_numpy(wrong), 6).permute(0, 3, 1, 2).float())
+    config = iodine.Config(dataset="multi-dsprites-v1", k=6, latent=4, decoder_channels=(4,), encoder_channels=(4,), mlp=(4,),
+                           lstm=0, iterations=1, metric_images=count, batch_size=count, device="cpu")
+    model = iodine.build_model(config, (64, 64, 3))
+    score = iodine.make_task(config, dataset).valid_metrics(model)["valid_ari"]
+    reference = np.mean([adjusted_rand_score(t[t > 0], p[t > 0]) for t, p in zip(labels, wrong)])  # sklearn, foreground pixels
+    assert score == pytest.approx(reference, abs=1e-9) and score < 0.99
+    overlap_left_out = iodine.make_task(config, dataset, conventions=nem.CONVENTIONS).valid_metrics(model)["valid_ari"]
+    assert overlap_left_out == pytest.approx(1.0)
 
 
 def test_bad_options_raise():
@@ -199,6 +273,8 @@ def test_bad_options_raise():
         iodine.build_model(tiny(coordinates="polar"), (H, W, C))
     with pytest.raises(GroupbenchError):
         iodine.build_model(tiny(), (4, H, W, C))
+    with pytest.raises(GroupbenchError, match="odd"):
+        iodine.build_model(tiny(decoder_kernel=4), (H, W, C))
 
 
 def test_trains_with_the_shared_loop(small_file, tmp_path):

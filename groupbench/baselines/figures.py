@@ -107,3 +107,24 @@ def plot_decomposition(images: np.ndarray, reconstructions: np.ndarray, masks: n
         figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     return _save(figure, out)
+
+
+def plot_time_to_quality(curves: dict[str, dict], out: str | Path, title: str = "") -> Path:
+    """A PNG of each run's validation score over its training wall time: a time-to-quality reading.
+
+    ``curves`` maps a label to a learning curve as `runs.learning_curve` returns it (metric, seed,
+    validation_images, points [images seen, wall time s, score]).
+    """
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6.5, 3.8))
+    for index, (label, curve) in enumerate(curves.items()):
+        seconds, scores = [p[1] for p in curve["points"]], [p[2] for p in curve["points"]]
+        name = METRIC_NAMES.get(f"valid_{curve['metric']}", curve["metric"])
+        axis.plot(seconds, scores, "o-", color=f"C{index}", ms=3, lw=1.5,
+                  label=f"{label}: {name}, {curve['validation_images']} images")
+    axis.set(xlabel="training wall time (s), compilation included", ylabel="validation score", ylim=(0, 1))
+    axis.legend(fontsize=7)
+    if title:
+        axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return _save(figure, out)

@@ -5,8 +5,8 @@ An image x is a spatial mixture of K slots. Slot k has a latent z_k ~ q(z_k | la
 a spatial broadcast decoder (shared by all slots) turns z_k into pixel means mu_k and a mask logit
 m^_k, and the masks m = softmax_k(m^) mix the per-slot pixel likelihoods:
 
-    p(x | z) = prod_i sum_k m_ik N(x_i; mu_ik, sigma_x^2)         (Gaussian, fixed sigma_x; paper)
-                                  or Logistic(x_i; mu_ik, 0.03)      (the official code's choice)
+    p(x | z) = prod_i sum_k m_ik Logistic(x_i; mu_ik, 0.03)      (the official code; the default)
+                                  or N(x_i; mu_ik, sigma_x^2)      (the paper's prose, sigma_x = 0.1)
 
 Inference starts from a trainable lambda^(0) (the same for every slot) and refines it T times:
 
@@ -19,12 +19,16 @@ Inference starts from a trainable lambda^(0) (the same for every slot) and refin
             lambda_k <- lambda_k + f_phi(a_k, h_k)              # conv encoder + MLP (+ LSTM)
     loss = sum_t (t / T) * L_t                                 # the initial guess gets weight 0
 
-The gradient inputs come from one backward pass through the decoder at every step
-(``torch.autograd.grad`` without ``create_graph``: no double derivatives, as the paper); they
-are LayerNorm-ed, and so are the pixel log-likelihood and the leave-one-out term. Training
-back-propagates through the whole unrolled chain otherwise. Prediction: each pixel goes to the
-argmax of the final masks. Every deviation from the paper and the code, the options and the
-memory knobs: docs/iodine.md.
+The gradient inputs are the gradients of L_t, stop-gradient as in the paper (no double
+derivatives). They are computed in closed form: the mixture's derivatives with respect to the
+means and mask logits, a vector-Jacobian product back through the decoder's convolutions to z
+(`BroadcastDecoder.input_gradient`), and the reparameterisation and KL derivatives to lambda; the
+tests check them against ``torch.autograd.grad``. So a training step calls no autograd inside its
+forward pass and, with every posterior sample drawn up front (`IODINE.draw`), compiles and replays
+as one CUDA graph. Training back-propagates through the whole unrolled chain otherwise.
+Prediction: each pixel goes to the argmax of the final masks. The defaults are the official
+configuration; every deviation from the paper and the code, the options and the memory knobs:
+docs/iodine.md.
 """
 
 from __future__ import annotations
@@ -41,9 +45,14 @@ from torch.utils.checkpoint import checkpoint
 
 from groupbench.baselines.training import Task, TrainConfig, option, predicted_labels, scored_task, seed_everything
 from groupbench.errors import GroupbenchError
+from groupbench.scoring import Conventions
 
 METHOD = "IODINE"
 PAPER = "https://arxiv.org/abs/1903.00450"
+CONVENTIONS = Conventions(include_background=False, include_overlap=True)
+"""IODINE's FG-ARI as DeepMind's ``segmentation_metrics`` computes it: background left out, every
+foreground pixel (overlap included) scored under the object visible there."""
+LN2 = math.log(2.0)
 
 
 @dataclass
@@ -53,24 +62,26 @@ class Config(TrainConfig):
     iterations: int = option(5, "refinement iterations T (T+1 decodes; the initial one has loss weight 0)")
     latent: int = option(32, "latent size n_z of each slot (the posterior lambda_k has 2 * n_z numbers)")
     decoder_channels: tuple[int, ...] = option((32, 32, 32, 32), "channels of the decoder's stride-1 convs (then a linear conv to C+1)")
-    decoder_kernel: int = option(5, "kernel size of the decoder's convs")
+    decoder_kernel: int = option(5, "kernel size of the decoder's convs (odd)")
     encoder_channels: tuple[int, ...] = option((32, 32, 32), "channels of the refinement encoder's stride-2 convs (ELU after each)")
     encoder_kernel: int = option(5, "kernel size of the refinement encoder's convs")
     mlp: tuple[int, ...] = option((128,), "refinement MLP sizes after average pooling (ELU between, linear last)")
     lstm: int = option(0, "units of the refinement LSTM (0: feed-forward, as for Tetris)")
-    likelihood: str = option("gaussian", "pixel likelihood: gaussian (paper, fixed sigma) or logistic (official code)")
-    sigma: float = option(0.1, "fixed scale of the pixel likelihood (paper: Gaussian std 0.1; code: logistic scale 0.03)")
-    prior_var: float = option(1.0, "variance of the N(0, v) prior on z (paper 1; the code's softplus(0) = ln 2)")
-    posterior_scale: str = option("softplus", "sigma_z from lambda's second half s: softplus (sigma = softplus(s)) or var (sigma^2 = softplus(s), code)")
-    coordinates: str = option("linear", "coordinate channels of the refinement inputs: linear (2, paper) or cos (8, code)")
-    legacy_constants: bool = option(False, "the code's constant inputs: 5.0 channel on z in the decoder, 0.5 'capacity' inputs")
-    adam_beta1: float = option(0.9, "Adam beta1 (paper: default 0.9; code: 0.95)")
+    likelihood: str = option("logistic", "pixel likelihood: logistic (official code) or gaussian (paper's prose)")
+    sigma: float = option(0.03, "fixed scale of the pixel likelihood (code: logistic scale 0.03; prose: Gaussian std 0.1)")
+    prior_var: float = option(LN2, "variance of the N(0, v) prior on z (code: softplus(0) = ln 2; prose: 1)")
+    posterior_scale: str = option("var", "sigma_z from lambda's second half s: var (sigma^2 = softplus(s), code) or softplus (sigma = softplus(s))")
+    coordinates: str = option("cos", "coordinate channels of the refinement inputs: cos (8, code) or linear (2, paper)")
+    legacy_constants: bool = option(True, "the code's constant inputs: 5.0 channel on z in the decoder, 0.5 'capacity' inputs")
+    init: str = option("sonnet", "weight initialisation: sonnet (truncated normal, std 1/sqrt(fan-in), zero biases: the code) or torch (PyTorch's defaults)")
+    adam_beta1: float = option(0.95, "Adam beta1 (code: 0.95; paper: default 0.9)")
+    lr_decay_steps: float = option(1e6, "learning rate times 0.1^(step / N) (code: 1e6; 0: constant)")
     clip_norm: float = option(5.0, "global gradient-norm clipping (0: none), as the paper")
     activation_checkpointing: bool = option(False, "recompute each refinement step in the backward pass (memory ~1/T, ~1.3x time)")
-    compile: bool = option(False, "torch.compile the decoder and the refinement network")
+    channels_last: bool = option(True, "on CUDA, convolutions in channels-last memory format (faster with bfloat16)")
     optimizer: str = option("adam", "Adam, as the paper")
-    lr: float = option(3e-4, "learning rate (paper: 3e-4)")
-    batch_size: int = option(32, "images per step over all processes (paper: 32 = 4 x 8 GPUs)")
+    lr: float = option(3e-4, "learning rate (paper and code: 3e-4 at the paper's batch)")
+    batch_size: int = option(256, "images per step over all processes (code: 8 GPUs x 32 for Tetris, x 16 for Multi-dSprites)")
     max_epochs: int = option(1000, "epochs at most (the paper trains 1M steps)")
     patience: int = option(20, "stop when the validation loss has not improved for this many epochs")
     valid_size: int = option(1000, "validation images used")
@@ -114,6 +125,34 @@ def coordinates(kind: str, height: int, width: int) -> torch.Tensor:
     return torch.stack([torch.cos(fy * v) * torch.cos(fx * u) for fy in range(3) for fx in range(3) if fy or fx])
 
 
+def sonnet_init(module: nn.Module) -> None:
+    """Sonnet 1's defaults, which the official code used: weights from a normal truncated at two
+    standard deviations, std 1/sqrt(fan-in) (a conv's fan-in: kernel area x input channels; an
+    LSTM's: input + hidden size, for every gate), zero biases. LSTM forget-gate biases are set after."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            weights = [layer.weight]
+            fan_in = layer.weight[0].numel()
+            biases = [layer.bias]
+        elif isinstance(layer, nn.LSTMCell):
+            weights = [layer.weight_ih, layer.weight_hh]
+            fan_in = layer.input_size + layer.hidden_size
+            biases = [layer.bias_ih, layer.bias_hh]
+        else:
+            continue
+        std = 1.0 / math.sqrt(fan_in)
+        for weight in weights:
+            nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
+        for bias in biases:
+            if bias is not None:
+                nn.init.zeros_(bias)
+
+
+def memory_format(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """A 4-d conv input in channels-last layout when asked for and on CUDA (else unchanged)."""
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.is_cuda else x
+
+
 # ---------------------------------------------------------------------------------------------
 # Generative model
 
@@ -125,6 +164,9 @@ class BroadcastDecoder(nn.Module):
     def __init__(self, config: Config, shape: tuple[int, int, int]):
         super().__init__()
         height, width, channels = shape
+        if config.decoder_kernel % 2 == 0:
+            raise GroupbenchError(f"decoder_kernel must be odd ('same' padding on both sides); got {config.decoder_kernel}")
+        self.latent, self.channels_last = config.latent, config.channels_last
         self.constant = 5.0 if config.legacy_constants else None
         self.register_buffer("grid", coordinates("linear", height, width), persistent=False)
         layers, inputs = [], config.latent + 2 + int(config.legacy_constants)
@@ -134,14 +176,37 @@ class BroadcastDecoder(nn.Module):
         layers.append(nn.Conv2d(inputs, channels + 1, config.decoder_kernel, padding="same"))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """-> means (n,C,H,W), mask logits (n,H,W), and the hidden activations (each ELU's output),
+        which `input_gradient` takes."""
         if self.constant is not None:
             z = torch.cat([z, torch.full_like(z[:, :1], self.constant)], 1)
         height, width = self.grid.shape[1:]
         tiled = z[:, :, None, None].expand(-1, -1, height, width)
         grid = self.grid.to(z.dtype)[None].expand(len(z), -1, -1, -1)
-        out = self.net(torch.cat([tiled, grid], 1))
-        return out[:, 1:], out[:, 0]
+        out, hidden = memory_format(torch.cat([tiled, grid], 1), self.channels_last), []
+        for layer in self.net:
+            out = layer(out)
+            if isinstance(layer, nn.ELU):
+                hidden.append(out)
+        return out[:, 1:], out[:, 0], hidden
+
+    def input_gradient(self, grad_out: torch.Tensor, hidden: list[torch.Tensor]) -> torch.Tensor:
+        """The vector-Jacobian product back to z: dL/dz (n, n_z) from dL/d(output) (n, C+1, H, W)
+        (channel 0 the mask logit) and the hidden activations of the forward pass. A stride-1 conv
+        with 'same' padding p back-propagates as the transposed conv with padding p; ELU's
+        derivative is 1 where its output is positive, else its output + 1."""
+        convs = [layer for layer in self.net if isinstance(layer, nn.Conv2d)]
+        grad = memory_format(grad_out, self.channels_last)
+        for index in range(len(convs) - 1, -1, -1):
+            weight = convs[index].weight.detach()
+            if index == 0:  # only z's channels are needed (not the constant's or the coordinates')
+                weight = weight[:, : self.latent]
+            grad = F.conv_transpose2d(grad, weight, padding=convs[index].kernel_size[0] // 2)
+            if index > 0:
+                h = hidden[index - 1]
+                grad = grad * torch.where(h > 0, torch.ones_like(h), h + 1)
+        return grad.sum((2, 3))
 
 
 def pixel_log_likelihood(x: torch.Tensor, means: torch.Tensor, kind: str, scale: float) -> torch.Tensor:
@@ -154,6 +219,13 @@ def pixel_log_likelihood(x: torch.Tensor, means: torch.Tensor, kind: str, scale:
     else:
         raise GroupbenchError(f"likelihood takes gaussian or logistic; got {kind!r}")
     return log_p.sum(2)
+
+
+def log_likelihood_gradient(x: torch.Tensor, means: torch.Tensor, kind: str, scale: float) -> torch.Tensor:
+    """d log p(x_ic | slot k) / d mean_ikc (B,K,C,H,W): Gaussian (x - mu) / s^2; logistic tanh(u / 2) / s, u = (x - mu) / s."""
+    if kind == "gaussian":
+        return (x - means) / scale**2
+    return torch.tanh((x - means) / (2 * scale)) / scale
 
 
 def kl_to_prior(mu: torch.Tensor, sigma: torch.Tensor, prior_var: float) -> torch.Tensor:
@@ -188,6 +260,7 @@ class RefinementNetwork(nn.Module):
 
     def __init__(self, config: Config, inputs: int, flat: int):
         super().__init__()
+        self.channels_last = config.channels_last
         layers = []
         for outputs in config.encoder_channels:
             layers += [nn.Conv2d(inputs, outputs, config.encoder_kernel, stride=2, padding=config.encoder_kernel // 2), nn.ELU()]
@@ -201,15 +274,18 @@ class RefinementNetwork(nn.Module):
         inputs += flat
         self.lstm = nn.LSTMCell(inputs, config.lstm) if config.lstm else None
         if self.lstm is not None:
+            inputs = config.lstm
+        self.head = nn.Linear(inputs, 2 * config.latent)
+        if config.init == "sonnet":
+            sonnet_init(self)
+        if self.lstm is not None:
             with torch.no_grad():  # Sonnet's forget-gate bias of 1, the rest zero
                 self.lstm.bias_ih.zero_()
                 self.lstm.bias_hh.zero_()
                 self.lstm.bias_ih[config.lstm : 2 * config.lstm] = 1.0
-            inputs = config.lstm
-        self.head = nn.Linear(inputs, 2 * config.latent)
 
     def forward(self, spatial: torch.Tensor, flat: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None):
-        h = self.mlp(self.conv(spatial).mean((2, 3)))
+        h = self.mlp(self.conv(memory_format(spatial, self.channels_last)).mean((2, 3)))
         h = torch.cat([h, flat.to(h.dtype)], 1)
         if self.lstm is not None:
             state = self.lstm(h, state)
@@ -222,21 +298,23 @@ class RefinementNetwork(nn.Module):
 
 
 class IODINE(nn.Module):
-    """forward(images, generator) -> the training loss (batch mean of sum_t t/T L_t); `infer` runs the
-    iterations and returns every step's tensors."""
+    """forward(images, draws) -> the training loss (batch mean of sum_t t/T L_t); `draw` makes the
+    posterior samples of every step; `infer` runs the iterations and returns every step's tensors."""
 
     def __init__(self, config: Config, image_shape: tuple[int, ...]):
         super().__init__()
         if len(image_shape) != 3:
             raise GroupbenchError(f"IODINE segments still images (H,W,C); this dataset has shape {image_shape}")
-        for name in ("likelihood", "posterior_scale"):
-            allowed = {"likelihood": ("gaussian", "logistic"), "posterior_scale": ("softplus", "var")}[name]
-            if getattr(config, name) not in allowed:
-                raise GroupbenchError(f"{name} takes {' or '.join(allowed)}; got {getattr(config, name)!r}")
+        allowed = {"likelihood": ("logistic", "gaussian"), "posterior_scale": ("var", "softplus"), "init": ("sonnet", "torch")}
+        for name, choices in allowed.items():
+            if getattr(config, name) not in choices:
+                raise GroupbenchError(f"{name} takes {' or '.join(choices)}; got {getattr(config, name)!r}")
         self.config = config
         self.image_shape = tuple(image_shape)
         height, width, channels = self.image_shape
         self.decoder = BroadcastDecoder(config, self.image_shape)
+        if config.init == "sonnet":
+            sonnet_init(self.decoder)
         self.register_buffer("refine_grid", coordinates(config.coordinates, height, width), persistent=False)
         self.norms = nn.ModuleDict({
             name: InputNorm(channels if c == "C" else c) for name, (c, norm, _) in INPUT_CHANNELS.items() if norm
@@ -246,12 +324,6 @@ class IODINE(nn.Module):
         self.refine = RefinementNetwork(config, input_channels(config, channels), flat)
         bound = math.sqrt(6.0 / (1 + 2 * config.latent))  # Glorot-uniform, as TF's default for the code's variable
         self.initial = nn.Parameter(torch.empty(2 * config.latent).uniform_(-bound, bound))
-        self._decode, self._refine = self.decoder, self.refine
-        if config.compile:
-            self._decode, self._refine = torch.compile(self.decoder), torch.compile(self.refine)
-
-    def __getstate__(self):  # compiled callables are not picklable; rebuilt by build_model
-        return {k: v for k, v in self.__dict__.items() if k not in ("_decode", "_refine")}
 
     # --- pieces --------------------------------------------------------------------------------
 
@@ -261,38 +333,62 @@ class IODINE(nn.Module):
         sigma = F.softplus(s) if self.config.posterior_scale == "softplus" else F.softplus(s).sqrt()
         return mu, sigma + 1e-6
 
-    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z (B,K,n_z) -> means (B,K,C,H,W), mask logits (B,K,H,W), float32."""
+    def sigma_derivative(self, lam: torch.Tensor) -> torch.Tensor:
+        """d sigma / d s of `split` (..., n_z): sigmoid(s), or sigmoid(s) / (2 sqrt(softplus(s))) for ``var``."""
+        s = lam.chunk(2, -1)[1]
+        if self.config.posterior_scale == "softplus":
+            return torch.sigmoid(s)
+        return torch.sigmoid(s) / (2 * F.softplus(s).sqrt())
+
+    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """z (B,K,n_z) -> means (B,K,C,H,W), mask logits (B,K,H,W), float32; and the decoder's hidden activations."""
         batch, k = z.shape[:2]
-        means, logits = self._decode(z.reshape(batch * k, -1))
-        return means.float().reshape(batch, k, *means.shape[1:]), logits.float().reshape(batch, k, *logits.shape[1:])
+        means, logits, hidden = self.decoder(z.reshape(batch * k, -1))
+        return means.float().reshape(batch, k, *means.shape[1:]), logits.float().reshape(batch, k, *logits.shape[1:]), hidden
 
-    def step(self, x: torch.Tensor, lam: torch.Tensor, eps: torch.Tensor, state, refine: bool, chain: bool = True):
-        """One decode (and refinement unless ``refine`` is False) from lambda (B,K,2n_z) and noise eps (B,K,n_z).
+    def gradient_inputs(self, x: torch.Tensor, lam: torch.Tensor, eps: torch.Tensor, means: torch.Tensor,
+                        log_masks: torch.Tensor, joint: torch.Tensor, hidden: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The gradients of the per-image loss L_t with respect to the means (B,K,C,H,W), the mask
+        logits (B,K,H,W) and lambda (B,K,2n_z), in closed form and stop-gradient.
 
-        ``chain``: keep the graph for a backward pass through the unrolled chain (training); else
-        lambda is a fresh leaf and only the gradient inputs are differentiated (prediction).
-        Returns (loss per image (B,), next lambda or None, next LSTM state, outputs dict).
+        With responsibilities r = softmax_k(log m_k + log p_k(x)): dL/d logit_k = m_k - r_k;
+        dL/d mean_k = -r_k d log p_k / d mean_k; dL/dz by `BroadcastDecoder.input_gradient`;
+        dL/dmu = dL/dz + mu / v; dL/ds = (dL/dz eps + sigma / v - 1 / sigma) d sigma / d s.
         """
         cfg = self.config
-        with torch.enable_grad():
-            if not chain:  # prediction (also under no_grad): the gradient inputs still need a graph
-                lam = lam.detach().requires_grad_(True)
+        with torch.no_grad():
+            lam = lam.detach()
+            responsibilities = torch.softmax(joint, 1)
+            grad_logits = log_masks.exp() - responsibilities
+            grad_means = -responsibilities[:, :, None] * log_likelihood_gradient(x[:, None], means, cfg.likelihood, cfg.sigma)
+            batch, k = means.shape[:2]
+            grad_out = torch.cat([grad_logits[:, :, None], grad_means], 2).flatten(0, 1)
+            grad_z = self.decoder.input_gradient(grad_out, hidden).float().reshape(batch, k, -1)
             mu, sigma = self.split(lam)
-            z = mu + sigma * eps
-            means, logits = self.decode(z)
-            log_masks = F.log_softmax(logits, 1)
-            component = pixel_log_likelihood(x[:, None], means, cfg.likelihood, cfg.sigma)  # (B,K,H,W)
-            joint = log_masks + component
-            log_p = torch.logsumexp(joint, 1)  # (B,H,W)
-            nll = -log_p.sum((1, 2))
-            kl = kl_to_prior(mu, sigma, cfg.prior_var).sum(1)
-            loss = nll + kl
-            outputs = {"means": means, "mask_logits": logits, "masks": log_masks.exp(), "nll": nll, "kl": kl}
-            if not refine:
-                return loss, None, state, outputs
-            grads = torch.autograd.grad(loss.sum(), [means, logits, lam], retain_graph=chain)
-        grad_means, grad_mask, grad_lambda = (g.detach() for g in grads)  # stop-gradient (no double derivatives)
+            grad_mu = grad_z + mu / cfg.prior_var
+            grad_s = (grad_z * eps + sigma / cfg.prior_var - 1 / sigma) * self.sigma_derivative(lam)
+        return {"means": grad_means, "mask_logits": grad_logits, "lambda": torch.cat([grad_mu, grad_s], -1)}
+
+    def step(self, x: torch.Tensor, lam: torch.Tensor, eps: torch.Tensor, state, refine: bool):
+        """One decode (and refinement unless ``refine`` is False) from lambda (B,K,2n_z) and noise eps (B,K,n_z).
+
+        x: images (B,C,H,W) in [0, 1]. Returns (loss per image (B,), next lambda or None, next LSTM
+        state, outputs dict).
+        """
+        cfg = self.config
+        mu, sigma = self.split(lam)
+        means, logits, hidden = self.decode(mu + sigma * eps)
+        log_masks = F.log_softmax(logits, 1)
+        component = pixel_log_likelihood(x[:, None], means, cfg.likelihood, cfg.sigma)  # (B,K,H,W)
+        joint = log_masks + component
+        log_p = torch.logsumexp(joint, 1)  # (B,H,W)
+        nll = -log_p.sum((1, 2))
+        kl = kl_to_prior(mu, sigma, cfg.prior_var).sum(1)
+        loss = nll + kl
+        outputs = {"means": means, "mask_logits": logits, "masks": log_masks.exp(), "nll": nll, "kl": kl}
+        if not refine:
+            return loss, None, state, outputs
+        gradients = self.gradient_inputs(x, lam, eps, means, log_masks, joint, hidden)
         batch, k = means.shape[:2]
         mask_posterior = torch.softmax(component, 1) + 1e-6  # normalised likelihood, mask prior left out (code)
         with torch.no_grad():  # the likelihood terms are stop-gradient as well (paper's table, code)
@@ -309,21 +405,21 @@ class IODINE(nn.Module):
             "mask": outputs["masks"][:, :, None],
             "mask_logits": logits[:, :, None],
             "mask_posterior": mask_posterior[:, :, None],
-            "grad_means": grad_means,
-            "grad_mask": grad_mask[:, :, None],
+            "grad_means": gradients["means"],
+            "grad_mask": gradients["mask_logits"][:, :, None],
             "log_likelihood": log_likelihood[:, :, None],
             "leave_one_out": counterfactual[:, :, None],
         }
         spatial = [self.norms[n](flat(v)) if n in self.norms else flat(v) for n, v in parts.items()]
         spatial.append(self.refine_grid[None].expand(batch * k, -1, -1, -1))
-        flat_inputs = [self.grad_lambda_norm(flat(grad_lambda)), flat(lam)]
+        flat_inputs = [self.grad_lambda_norm(flat(gradients["lambda"])), flat(lam)]
         if cfg.legacy_constants:
             spatial.append(torch.full_like(spatial[0][:, :1], 0.5))
             flat_inputs.append(torch.full_like(flat_inputs[0][:, :1], 0.5))
         outputs["inputs"] = spatial  # for inspection (tests); freed with the step
         outputs["flat_inputs"] = flat_inputs
-        outputs["gradients"] = {"means": grad_means, "mask_logits": grad_mask, "lambda": grad_lambda}
-        delta, state = self._refine(torch.cat(spatial, 1), torch.cat(flat_inputs, 1), state)
+        outputs["gradients"] = gradients
+        delta, state = self.refine(torch.cat(spatial, 1), torch.cat(flat_inputs, 1), state)
         return loss, lam + delta.float().reshape(batch, k, -1), state, outputs
 
     def _checkpointed(self, x, lam, eps, h, c):
@@ -334,17 +430,21 @@ class IODINE(nn.Module):
 
     # --- the iterations ------------------------------------------------------------------------
 
-    def infer(self, images: torch.Tensor, noise: torch.Generator, k: int | None = None, keep: bool = False):
-        """uint8 images (B,H,W,C) -> (per-step losses (T+1, B), final masks (B,K,H,W), per-step outputs if keep)."""
+    def draw(self, images: torch.Tensor, generator: torch.Generator, k: int | None = None) -> dict[str, torch.Tensor]:
+        """The posterior samples' noise of every step, on the images' device: ``eps`` (T+1, B, K, n_z) ~ N(0, 1).
+        Drawn up front, so recomputation (checkpointing) and a compiled step see the same samples."""
+        shape = (self.config.iterations + 1, len(images), k or self.config.k, self.config.latent)
+        return {"eps": torch.randn(shape, generator=generator, device=images.device)}
+
+    def infer(self, images: torch.Tensor, draws: dict[str, torch.Tensor], keep: bool = False):
+        """uint8 images (B,H,W,C), draws from `draw` (K is theirs) -> (per-step losses (T+1, B), final
+        masks (B,K,H,W), per-step outputs if keep)."""
         cfg = self.config
-        k = k or cfg.k
+        eps = draws["eps"]
         x = images.float().div(255.0).permute(0, 3, 1, 2)
-        batch = len(x)
-        lam = self.initial.float()[None, None].expand(batch, k, -1)
-        # every sample of the unrolled chain is drawn up front, so recomputation (checkpointing) sees the same noise
-        eps = torch.randn((cfg.iterations + 1, batch, k, cfg.latent), generator=noise, device=noise.device).to(x.device)
+        lam = self.initial.float()[None, None].expand(len(x), eps.shape[2], -1)
         state, losses, steps = None, [], []
-        chain = self.training and torch.is_grad_enabled()
+        chain = self.training and torch.is_grad_enabled()  # back-propagated through (training)
         for t in range(cfg.iterations + 1):
             last = t == cfg.iterations
             if cfg.activation_checkpointing and chain and not last:
@@ -353,19 +453,15 @@ class IODINE(nn.Module):
                 state = (h, c) if h is not None else None
                 outputs = {"masks": masks}
             else:
-                loss, nxt, state, outputs = self.step(x, lam, eps[t], state, not last, chain)
+                loss, nxt, state, outputs = self.step(x, lam, eps[t], state, not last)
                 lam = nxt if nxt is not None else lam
-            if not chain:  # no backward through the chain when predicting or validating
-                lam, loss = lam.detach(), loss.detach()
-                outputs = {key: value.detach() for key, value in outputs.items() if torch.is_tensor(value)}
-                state = tuple(s.detach() for s in state) if state is not None else None
             losses.append(loss)
             if keep:
                 steps.append(outputs)
         return torch.stack(losses), outputs["masks"], steps
 
-    def forward(self, images: torch.Tensor, noise: torch.Generator) -> torch.Tensor:
-        losses, _, _ = self.infer(images, noise)
+    def forward(self, images: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
+        losses, _, _ = self.infer(images, draws)
         weights = torch.linspace(0, 1, len(losses), device=losses.device)  # t / T, t = 0..T
         return (weights[:, None] * losses).sum(0).mean()
 
@@ -389,7 +485,7 @@ def predict(model: IODINE, images: torch.Tensor, config: Config, generator: torc
     was_training = model.training
     model.eval()
     try:
-        _, masks, _ = model.infer(images, generator, k)
+        _, masks, _ = model.infer(images, model.draw(images, generator, k))
     finally:
         model.train(was_training)
     return masks.float()
@@ -402,7 +498,7 @@ def decompose(model: IODINE, images: torch.Tensor, config: Config, generator: to
     was_training = model.training
     model.eval()
     try:
-        _, masks, steps = model.infer(images, generator, keep=True)
+        _, masks, steps = model.infer(images, model.draw(images, generator), keep=True)
     finally:
         model.train(was_training)
     means = steps[-1]["means"].float().permute(0, 1, 3, 4, 2)  # (B,K,H,W,C)
@@ -415,52 +511,68 @@ def predict_seed(config: Config) -> int:
     return config.predict_seed
 
 
-def validation_ari(model: IODINE, images: torch.Tensor, labels: np.ndarray, overlap: np.ndarray, config: Config) -> float:
-    """Mean FG-ARI (background and overlap left out) of a few validation images."""
-    from groupbench.metrics import adjusted_rand_index, valid_mask
+def validation_ari(model: IODINE, images: torch.Tensor, labels: np.ndarray, valid: np.ndarray, config: Config,
+                   conventions: Conventions) -> float:
+    """Mean ARI over the ``valid`` pixels of a few validation images (FG-ARI under IODINE's conventions)."""
+    from groupbench.metrics import adjusted_rand_index
 
     predicted = predicted_labels(predict, model, images, config)
     flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
-    return float(np.mean(adjusted_rand_index(flat(labels), flat(predicted), flat(valid_mask(labels, overlap)))))
+    return float(np.mean(adjusted_rand_index(flat(labels), flat(predicted), flat(valid))))
 
 
-def make_task(config: Config, dataset) -> Task:
+def make_task(config: Config, dataset, conventions: Conventions = CONVENTIONS) -> Task:
+    """The task of a preset's data; the validation FG-ARI scores the pixels ``conventions`` choose."""
     # Seeding: the initial weights are a function of the seed; `fit` derives every later draw from it.
     seed_everything(config.seed, config.deterministic)
-    return scored_task(config, dataset, build_model, "ari", validation_ari)
+    return scored_task(config, dataset, build_model, "ari", validation_ari, conventions)
 
 
 # ---------------------------------------------------------------------------------------------
-# The paper's experiments (to be registered in presets.py; see docs/iodine.md)
+# The paper's experiments (registered in presets.py; see docs/iodine.md)
 
-_SMALL = dict(latent=16, decoder_channels=(32, 32, 32, 32), decoder_kernel=5, encoder_channels=(32, 32, 32),
-              encoder_kernel=5, mlp=(128,), lstm=128, iterations=5, lr=3e-4, batch_size=32)
+_TETRIS = dict(dataset="tetris-v1", k=4, latent=32, lstm=0, batch_size=256)
+_MULTI_DSPRITES = dict(dataset="multi-dsprites-v1", k=6, latent=16, lstm=128, batch_size=128)
+_PROSE = dict(likelihood="gaussian", sigma=0.1, prior_var=1.0, posterior_scale="softplus", coordinates="linear",
+              legacy_constants=False, init="torch", adam_beta1=0.9, lr_decay_steps=0, batch_size=32)
+"""What the paper's prose (Section 2, Appendix C) says where the released configuration differs."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "iodine-tetris": dict(
-        fields=dict(_SMALL, dataset="tetris-v1", k=4, latent=32, lstm=0),
-        dataset="tetris-v1", params={}, reported={"ari": 0.992},
-        description="IODINE on Tetris (35x35): K=4, T=5, n_z=32, feed-forward refinement (no LSTM), Gaussian sigma 0.1",
+        fields=_TETRIS, dataset="tetris-v1", params={}, reported={"ari": 0.992},
+        description="IODINE on Tetris (35x35), the official configuration: K=4, T=5, n_z=32, feed-forward refinement, "
+        "logistic likelihood (scale 0.03), batch 256",
         variant="K=4, T=5, no LSTM",
     ),
+    "iodine-tetris-prose": dict(
+        fields=dict(_TETRIS, **_PROSE), dataset="tetris-v1", params={}, reported={"ari": 0.992},
+        description="IODINE on Tetris as the paper's prose describes it: Gaussian sigma 0.1, N(0,1) prior, batch 32",
+        variant="K=4, T=5, no LSTM; paper's prose (Gaussian 0.1, N(0,1) prior, batch 32)",
+    ),
     "iodine-multi-dsprites": dict(
-        fields=dict(_SMALL, dataset="multi-dsprites-v1", k=6),
-        dataset="multi-dsprites-v1", params={}, reported={"ari": 0.767},
-        description="IODINE on Multi-dSprites, coloured on greyscale (64x64): K=6, T=5, n_z=16, LSTM 128, Gaussian sigma 0.1",
+        fields=_MULTI_DSPRITES, dataset="multi-dsprites-v1", params={}, reported={"ari": 0.767},
+        description="IODINE on Multi-dSprites, coloured on greyscale (64x64), the official configuration: K=6, T=5, "
+        "n_z=16, LSTM 128, logistic likelihood (scale 0.03), batch 128",
         variant="colored-on-grayscale, K=6, T=5",
     ),
+    "iodine-multi-dsprites-prose": dict(
+        fields=dict(_MULTI_DSPRITES, **_PROSE), dataset="multi-dsprites-v1", params={}, reported={"ari": 0.767},
+        description="IODINE on Multi-dSprites, coloured on greyscale, as the paper's prose describes it: Gaussian "
+        "sigma 0.1, N(0,1) prior, batch 32",
+        variant="colored-on-grayscale, K=6, T=5; paper's prose (Gaussian 0.1, N(0,1) prior, batch 32)",
+    ),
     "iodine-multi-dsprites-binarized": dict(
-        fields=dict(_SMALL, dataset="multi-dsprites-v1", k=4),
-        dataset="multi-dsprites-v1", params={"variant": "binarized"}, reported={"ari": 0.648},
-        description="IODINE on binarized Multi-dSprites (64x64, 2-3 white sprites): K=4, T=5, n_z=16, LSTM 128",
+        fields=dict(_MULTI_DSPRITES, k=4), dataset="multi-dsprites-v1", params={"variant": "binarized"}, reported={"ari": 0.648},
+        description="IODINE on binarized Multi-dSprites (64x64, 2-3 white sprites): the Multi-dSprites configuration with K=4",
         variant="binarized, K=4, T=5",
     ),
     "iodine-shapes": dict(
-        fields=dict(_SMALL, dataset="shapes-v1", k=4),
-        dataset="shapes-v1", params={}, reported={"ari": 0.910},
-        description="IODINE on Shapes (28x28 binary, 3 shapes): K=4, T=5, n_z=16, LSTM 128",
+        fields=dict(_MULTI_DSPRITES, dataset="shapes-v1", k=4), dataset="shapes-v1", params={}, reported={"ari": 0.910},
+        description="IODINE on Shapes (28x28 binary, 3 shapes): the Multi-dSprites configuration with K=4",
         variant="K=4, T=5",
     ),
 }
-"""name -> Config field overrides, dataset id and parameters, the paper's FG-ARI (Table/Figure of the
-paper: Tetris 0.992, Multi-dSprites 0.767, binarized 0.648, Shapes 0.910), description, variant."""
+"""name -> Config field overrides, dataset id and parameters, the paper's FG-ARI (Tetris 0.992,
+Multi-dSprites 0.767, binarized 0.648, Shapes 0.910), description, variant. The defaults are the
+official configuration (deepmind-research/iodine ``configurations.py``); ``-prose`` presets follow
+the paper's text instead."""

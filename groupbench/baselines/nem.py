@@ -17,6 +17,13 @@ RNN-EM replaces it by an RNN: fully connected for static shapes, with a convolut
 and decoder for flying shapes and flying MNIST. A still image is its own target at every step
 (x_{t+1} = x); a sequence is trained on next-frame prediction. Prediction: each pixel goes to
 argmax_k gamma. Hyperparameters and their sources: docs/baselines.md; presets: presets.py.
+
+Numerics: psi, the E-step and the loss are computed in float32 even under mixed precision, as in
+the original (under bfloat16 a sigmoid rounds to exactly 1 once its logit passes about 6.2, and
+the clipped loss would then give no gradient to the confidently wrong pixels the inter-cluster
+loss pushes back). Every random draw of a training step (gamma's start, the input noise of every
+EM step) is made up front by `NeuralEM.draw`, so the unrolled step itself draws nothing and can be
+compiled and captured as one CUDA graph.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ from torch import nn
 
 from groupbench.baselines.training import Task, TrainConfig, option, predicted_labels, scored_task, seed_everything
 from groupbench.errors import GroupbenchError
+from groupbench.scoring import Conventions
+
+CONVENTIONS = Conventions(include_background=False, include_overlap=False, average_method="max")
+"""N-EM's scoring: AMI with the max normaliser (sklearn <= 0.19) over the pixels of exactly one object."""
 
 
 @dataclass
@@ -68,6 +79,9 @@ def _glorot(module: nn.Module) -> nn.Module:
 class NEMCell(nn.Module):
     """N-EM: theta <- theta + eta * sigma'(theta) * (W^T masked delta); psi = sigmoid(W sigma(theta)), W tied.
 
+    Like every cell here it returns psi's pre-activation (the logits); `NeuralEM` applies the output
+    activation in float32.
+
     One gradient-ascent step on the gamma-weighted Bernoulli log-likelihood w.r.t. theta (for a
     one-layer decoder without bias), with a learned step size eta.
     """
@@ -81,24 +95,20 @@ class NEMCell(nn.Module):
     def forward(self, delta: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         squashed = torch.sigmoid(theta)
         theta = theta + self.eta * squashed * (1 - squashed) * (delta @ self.weight)
-        return torch.sigmoid(torch.sigmoid(theta) @ self.weight.T), theta
+        return torch.sigmoid(theta) @ self.weight.T, theta
 
 
 class RNNCell(nn.Module):
     """RNN-EM on still images: h <- sigmoid(W [delta; h] + b); psi = out(V h + c)."""
 
-    def __init__(self, pixels: int, hidden: int, output: str):
+    def __init__(self, pixels: int, hidden: int):
         super().__init__()
-        self.hidden, self.output_activation = hidden, output
+        self.hidden = hidden
         self.recurrent, self.output = _glorot(nn.Linear(pixels + hidden, hidden)), _glorot(nn.Linear(hidden, pixels))
 
     def forward(self, delta: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = torch.sigmoid(self.recurrent(torch.cat([delta, h], 1)))
-        return _activate(self.output(h), self.output_activation), h
-
-
-def _activate(x: torch.Tensor, output: str) -> torch.Tensor:
-    return torch.sigmoid(x) if output == "sigmoid" else x
+        return self.output(h), h
 
 
 class UpConv(nn.Sequential):
@@ -118,13 +128,13 @@ class ConvRNNCell(nn.Module):
     Layer norm normalises each sample over all its features, with a scale and shift per channel.
     """
 
-    def __init__(self, image_shape: tuple[int, int, int], hidden: int, channels: tuple[int, ...], output: str, standardize: bool):
+    def __init__(self, image_shape: tuple[int, int, int], hidden: int, channels: tuple[int, ...], standardize: bool):
         super().__init__()
         height, width, colours = image_shape
         factor = 2 ** len(channels)
         if height % factor or width % factor:
             raise GroupbenchError(f"this network needs images whose sides divide by {factor}; got {height}x{width}")
-        self.image_shape, self.hidden, self.output_activation, self.standardize = image_shape, hidden, output, standardize
+        self.image_shape, self.hidden, self.standardize = image_shape, hidden, standardize
         self.map_shape = (channels[-1], height // factor, width // factor)
         layers: list[nn.Module] = []
         for inputs, outputs in zip((colours, *channels), channels):
@@ -148,23 +158,26 @@ class ConvRNNCell(nn.Module):
         z = self.recurrent(torch.cat([e, h], 1))
         out = self.decoder_fc(torch.sigmoid(self.norm(z))).reshape(-1, *self.map_shape)
         psi = self.decoder_conv(out).permute(0, 2, 3, 1).reshape(len(delta), -1)
-        return _activate(psi, self.output_activation), torch.sigmoid(z)
+        return psi, torch.sigmoid(z)
 
 
 def make_cell(config: Config, image_shape: tuple[int, int, int]) -> nn.Module:
-    output = {"bernoulli": "sigmoid", "gaussian": "linear"}.get(config.pixel)
-    if output is None:
+    if config.pixel not in ("bernoulli", "gaussian"):
         raise GroupbenchError(f"pixel takes bernoulli or gaussian; got {config.pixel!r}")
+    if config.noise not in ("bitflip", "masked_uniform"):
+        raise GroupbenchError(f"noise takes bitflip or masked_uniform; got {config.noise!r}")
+    if config.loss_steps not in ("last", "all"):
+        raise GroupbenchError(f"loss_steps takes last or all; got {config.loss_steps!r}")
     pixels = math.prod(image_shape)
     if config.network == "nem":
         if config.pixel != "bernoulli":
             raise GroupbenchError("the N-EM cell models Bernoulli pixels (pixel=bernoulli)")
         return NEMCell(pixels, config.hidden)
     if config.network == "rnn":
-        return RNNCell(pixels, config.hidden, output)
+        return RNNCell(pixels, config.hidden)
     if config.network in ("conv-shapes", "conv-mnist"):
         channels = (32, 64) if config.network == "conv-shapes" else (32, 64, 128)
-        return ConvRNNCell(image_shape, config.hidden, channels, output, config.standardize)
+        return ConvRNNCell(image_shape, config.hidden, channels, config.standardize)
     raise GroupbenchError(f"network takes nem, rnn, conv-shapes or conv-mnist; got {config.network!r}")
 
 
@@ -172,16 +185,9 @@ def make_cell(config: Config, image_shape: tuple[int, int, int]) -> nn.Module:
 # The spatial mixture: noise, E-step, loss (shared by N-EM and RNN-EM)
 
 
-def corrupt(x: torch.Tensor, kind: str, p: float, generator: torch.Generator) -> torch.Tensor:
-    """bitflip: each pixel flipped with probability p; masked_uniform: replaced by U(0, 1) with probability p."""
-    if p == 0:
-        return x
-    hit = torch.rand(x.shape, generator=generator, device=x.device) < p
-    if kind == "bitflip":
-        return torch.where(hit, 1 - x, x)
-    if kind == "masked_uniform":
-        return torch.where(hit, torch.rand(x.shape, generator=generator, device=x.device), x)
-    raise GroupbenchError(f"noise takes bitflip or masked_uniform; got {kind!r}")
+def corrupt(x: torch.Tensor, hit: torch.Tensor, value: torch.Tensor | None = None) -> torch.Tensor:
+    """x with the pixels where ``hit`` is true flipped (bitflip: ``value`` None) or replaced by ``value`` (masked_uniform)."""
+    return torch.where(hit, 1 - x if value is None else value, x)
 
 
 def e_step(psi: torch.Tensor, target: torch.Tensor, pixel: str, sigma: float) -> torch.Tensor:
@@ -213,53 +219,69 @@ def mixture_loss(psi: torch.Tensor, gamma: torch.Tensor, target: torch.Tensor, p
 
 
 class NeuralEM(nn.Module):
-    """The unrolled mixture around a cell; forward(images, generator) = the training loss of a batch."""
+    """The unrolled mixture around a cell; forward(images, draws) = the training loss of a batch."""
 
     def __init__(self, cell: nn.Module, config: Config, image_shape: tuple[int, int, int]):
         super().__init__()
         self.cell, self.config, self.image_shape = cell, config, image_shape
 
-    def unroll(self, images: torch.Tensor, generator: torch.Generator, k: int | None = None):
-        """Yield (psi, gamma, target) after each EM step; shapes (B,K,P,C), (B,K,P,1), (B,1,P,C).
-
-        images: uint8 (B,H,W,C) still images or (B,T,H,W,C) sequences, on the model's device.
-        """
+    def draw(self, images: torch.Tensor, generator: torch.Generator, k: int | None = None) -> dict[str, torch.Tensor]:
+        """Every random draw of one pass over ``images`` (B,H,W,C) or (B,T,H,W,C), on their device:
+        ``gamma`` (B,K,P,1), gamma's start |N(0,1)| normalised over K; ``hit`` (S,B,1,P,C) bool, the
+        corrupted input pixels of each of the S EM steps; ``value`` (S,B,1,P,C), their U(0,1)
+        replacements (masked_uniform noise only)."""
         config, k = self.config, k or self.config.k
+        height, width, colours = self.image_shape
+        pixels, device = height * width, images.device
+        steps = config.steps if images.ndim == 4 else images.shape[1] - 1
+        gamma = torch.randn((len(images), k, pixels, 1), generator=generator, device=device).abs_()
+        gamma = gamma / gamma.sum(1, keepdim=True) if k > 1 else torch.ones_like(gamma)
+        shape = (steps, len(images), 1, pixels, colours)
+        draws = {"gamma": gamma, "hit": torch.rand(shape, generator=generator, device=device) < config.noise_p}
+        if config.noise == "masked_uniform":
+            draws["value"] = torch.rand(shape, generator=generator, device=device)
+        return draws
+
+    def unroll(self, images: torch.Tensor, draws: dict[str, torch.Tensor]):
+        """Yield (psi, gamma, target) after each EM step; shapes (B,K,P,C), (B,K,P,1), (B,1,P,C), float32.
+
+        images: uint8 (B,H,W,C) still images or (B,T,H,W,C) sequences, on the model's device;
+        draws: from `draw` (K is that of its gamma).
+        """
+        config = self.config
         height, width, colours = self.image_shape
         frames = images.float().div(255.0).reshape(len(images), -1, 1, height * width, colours)  # (B,T,1,P,C)
         batch, length = frames.shape[:2]
-        steps = config.steps if length == 1 else length - 1
-        gamma = torch.randn((batch, k, height * width, 1), generator=generator, device=images.device).abs_()
-        gamma = gamma / gamma.sum(1, keepdim=True) if k > 1 else torch.ones_like(gamma)
+        gamma = draws["gamma"]
+        k, steps = gamma.shape[1], len(draws["hit"])
         psi = torch.zeros((batch, k, height * width, colours), device=images.device)
         state = torch.zeros((batch * k, self.cell.hidden), device=images.device)
         for t in range(steps):
             current, target = (frames[:, 0], frames[:, 0]) if length == 1 else (frames[:, t], frames[:, t + 1])
-            delta = corrupt(current, config.noise, config.noise_p, generator) - psi
+            noisy = corrupt(current, draws["hit"][t], draws["value"][t] if "value" in draws else None)
             weights = gamma if config.gradient_gamma else gamma.detach()
-            out, state = self.cell((delta * weights).reshape(batch * k, -1), state)
-            psi = out.float().reshape(batch, k, height * width, colours)
-            gamma = e_step(psi, target, config.pixel, config.e_sigma)
+            out, state = self.cell(((noisy - psi) * weights).reshape(batch * k, -1), state)
+            with torch.autocast(images.device.type, enabled=False):  # float32, as the original: see the module doc
+                out = out.float().reshape(batch, k, height * width, colours)
+                psi = torch.sigmoid(out) if config.pixel == "bernoulli" else out
+                gamma = e_step(psi, target, config.pixel, config.e_sigma)
             yield psi, gamma, target
 
-    def forward(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
         config = self.config
-        losses = [
-            mixture_loss(psi, gamma if config.gradient_gamma else gamma.detach(), target, config.pixel, config.inter_weight)
-            for psi, gamma, target in self.unroll(images, generator)
-        ]
-        if config.loss_steps == "last":
-            return losses[-1]
-        if config.loss_steps == "all":
-            return torch.stack(losses).sum()
-        raise GroupbenchError(f"loss_steps takes last or all; got {config.loss_steps!r}")
+        losses = []
+        for psi, gamma, target in self.unroll(images, draws):
+            with torch.autocast(images.device.type, enabled=False):
+                weights = gamma if config.gradient_gamma else gamma.detach()
+                losses.append(mixture_loss(psi, weights, target, config.pixel, config.inter_weight))
+        return losses[-1] if config.loss_steps == "last" else torch.stack(losses).sum()
 
     @torch.no_grad()
     def segment(self, images: torch.Tensor, generator: torch.Generator, k: int | None = None) -> torch.Tensor:
         """The assignments gamma, (B,K,H,W) for still images: after the last step. For sequences
         (B,T,K,H,W): frame t >= 1 from the step that predicted it; frame 0, which no step predicts, from step 1."""
         height, width = self.image_shape[:2]
-        gammas = [gamma[..., 0] for _, gamma, _ in self.unroll(images, generator, k)]  # each (B,K,H*W)
+        gammas = [gamma[..., 0] for _, gamma, _ in self.unroll(images, self.draw(images, generator, k))]  # each (B,K,H*W)
         if images.ndim == 4:
             return gammas[-1].reshape(len(images), -1, height, width)
         return torch.stack([gammas[0], *gammas], 1).reshape(len(images), len(gammas) + 1, -1, height, width)
@@ -287,23 +309,25 @@ def predict_seed(config: Config) -> int:
     return config.predict_seed
 
 
-def validation_ami(model: NeuralEM, images: torch.Tensor, labels: np.ndarray, overlap: np.ndarray, config: Config) -> float:
-    """Mean AMI (max normaliser, background and overlap left out) of a few validation images: the
+def validation_ami(model: NeuralEM, images: torch.Tensor, labels: np.ndarray, valid: np.ndarray, config: Config,
+                   conventions: Conventions) -> float:
+    """Mean AMI (``conventions``' normaliser) over the ``valid`` pixels of a few validation images: the
     last step for still images, frames 1..T-1 averaged for sequences (N-EM's conventions)."""
-    from groupbench.metrics import adjusted_mutual_info, valid_mask
+    from groupbench.metrics import adjusted_mutual_info
 
     predicted = predicted_labels(predict, model, images, config)
-    valid = valid_mask(labels, overlap)
+    method = conventions.average_method
     if labels.ndim == 4:  # sequences: frame 0 is not predicted by any step
         flat = lambda a: a[:, 1:].reshape(len(a), a.shape[1] - 1, -1)  # noqa: E731
-        scores = adjusted_mutual_info(flat(labels), flat(predicted), flat(valid), average_method="max", sequence_mode="per-frame")
+        scores = adjusted_mutual_info(flat(labels), flat(predicted), flat(valid), average_method=method, sequence_mode="per-frame")
     else:
         flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
-        scores = adjusted_mutual_info(flat(labels), flat(predicted), flat(valid), average_method="max")
+        scores = adjusted_mutual_info(flat(labels), flat(predicted), flat(valid), average_method=method)
     return float(np.mean(scores))
 
 
-def make_task(config: Config, dataset) -> Task:
+def make_task(config: Config, dataset, conventions: Conventions = CONVENTIONS) -> Task:
+    """The task of a preset's data; the validation AMI scores the pixels ``conventions`` choose."""
     # Seeding: the initial weights are a function of the seed; `fit` derives every later draw from it.
     seed_everything(config.seed, config.deterministic)
-    return scored_task(config, dataset, build_model, "ami", validation_ami)
+    return scored_task(config, dataset, build_model, "ami", validation_ami, conventions)

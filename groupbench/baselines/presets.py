@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from groupbench.baselines import nem, rc
 from groupbench.errors import GroupbenchError
+from groupbench.scoring import Conventions
 
 RC_PAPER = "https://arxiv.org/abs/1511.06418"
 NEM_PAPER = "https://arxiv.org/abs/1708.03498"
@@ -71,6 +73,9 @@ class Preset:
     """A curriculum: each stage starts from the previous stage's best weights."""
     offline: str | None = None
     """An offline dataset id with the same task (the MNIST ``-mini-v1`` sets) for machines without MNIST."""
+    conventions: Conventions = field(default_factory=Conventions)
+    """How the paper scored: which pixels count and the AMI normaliser (validation, `reproduce` and
+    the entry use them)."""
 
     def config(self, **changes: Any):
         """The algorithm's Config for this preset, with ``changes`` (None values ignored) applied."""
@@ -85,6 +90,20 @@ class Preset:
     @property
     def method(self) -> str:
         return algorithm(self.algorithm).method_name(self.config())
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """Shape of one training image (H,W,C) or sequence (T,H,W,C) of the preset's (last stage's) data."""
+        from groupbench import registry
+
+        spec = registry.get(self.dataset)
+        params = {**self.params, **(self.stages[-1].params if self.stages else {})}
+        try:
+            layout = spec.make(spec.resolve_params(params)).layout("train")
+            shape, length = tuple(layout.image_shape), layout.sequence_length
+        except GroupbenchError:  # e.g. MNIST files absent: the registered size (MNIST sets are grey)
+            shape, length = tuple(spec.image_size), spec.sequence_length
+        return shape if length is None else (length, *shape)
 
 
 def _did_you_mean(word: str, choices) -> str:
@@ -154,6 +173,7 @@ for (_name, _multi), (_hidden, _act, _sp, _lr, _seed, _ami) in _RC_BEST.items():
         reported={"ami": _ami},
         score_images=None if _name == "superposition" else 1000,
         offline=_offline,
+        conventions=rc.CONVENTIONS,
     ))
 
 # --- N-EM and RNN-EM -------------------------------------------------------------------------
@@ -164,11 +184,13 @@ register(Preset(
     name="nem-shapes", algorithm="nem", fields=dict(_STATIC, network="nem"),
     description="N-EM on static shapes: N-EM cell with 250 units and a tied decoder, K=4, 15 EM steps",
     variant="static, K=4, 15 EM steps", dataset="shapes-v1", paper=NEM_PAPER, reported={"ami": 0.475}, seeds=5,
+    conventions=nem.CONVENTIONS,
 ))
 register(Preset(
     name="rnn-em-shapes", algorithm="nem", fields=dict(_STATIC, network="rnn"),
     description="RNN-EM on static shapes: RNN of 250 sigmoid units, FC sigmoid output, K=4, 15 EM steps",
     variant="static, K=4, 15 EM steps", dataset="shapes-v1", paper=NEM_PAPER, reported={"ami": 0.826}, seeds=5,
+    conventions=nem.CONVENTIONS,
 ))
 
 _FLYING = dict(dataset="flying-shapes-v1", network="conv-shapes", hidden=100, noise="bitflip", noise_p=0.2, loss_steps="all",
@@ -181,7 +203,7 @@ for _objects, _k, _ami in ((3, 3, 0.970), (3, 5, 0.997), (5, 5, 0.878), (5, 3, 0
         "next-step prediction, 20 steps",
         variant=f"trained on {_objects} shapes with K={_k}, tested on {_objects} shapes with K={_k}",
         dataset="flying-shapes-v1", params={} if _objects == 3 else {"num_objects": _objects},
-        paper=NEM_PAPER, reported={"ami/per-frame": _ami}, seeds=5,
+        paper=NEM_PAPER, reported={"ami/per-frame": _ami}, seeds=5, conventions=nem.CONVENTIONS,
     ))
 
 _MNIST = dict(dataset="flying-mnist-v1", network="conv-mnist", hidden=250, k=2, pixel="gaussian", e_sigma=0.25,
@@ -192,7 +214,7 @@ register(Preset(
     description="RNN-EM on flying MNIST (2 digits), trained directly: conv encoder/decoder, RNN of 250 units, K=2, "
     "Gaussian pixels, 20 steps",
     variant="trained directly on 2 digits, K=2, 20 steps", dataset="flying-mnist-v1", paper=NEM_PAPER,
-    reported={"ami/per-frame": 0.819}, seeds=5, offline="flying-mnist-mini-v1",
+    reported={"ami/per-frame": 0.819}, seeds=5, offline="flying-mnist-mini-v1", conventions=nem.CONVENTIONS,
 ))
 register(Preset(
     name="rnn-em-flying-mnist-staged", algorithm="nem", fields=_MNIST,
@@ -202,11 +224,13 @@ register(Preset(
     paper=NEM_PAPER, reported={"ami/per-frame": 0.917}, seeds=5, offline="flying-mnist-mini-v1",
     stages=(Stage({"pool_size": 20}, {"lr": 1e-3}, "20 digits"), Stage({"pool_size": 500}, {}, "500 digits"),
             Stage({}, {}, "all digits")),
+    conventions=nem.CONVENTIONS,
 ))
 
 
 def _register_iodine() -> None:
-    """IODINE's experiments (Greff et al. 2019, Table 1), defined in groupbench/baselines/iodine.py."""
+    """IODINE's experiments (Greff et al. 2019, Table 1), defined in groupbench/baselines/iodine.py; scored
+    with DeepMind's FG-ARI (background left out, overlap pixels scored under their visible object)."""
     from groupbench.baselines import iodine
 
     for name, preset in iodine.PRESETS.items():
@@ -214,6 +238,7 @@ def _register_iodine() -> None:
             name=name, algorithm="iodine", fields=preset["fields"], description=preset["description"],
             variant=preset["variant"], dataset=preset["dataset"], params=preset["params"], paper=iodine.PAPER,
             reported=preset["reported"], score_images=320,  # the paper's ARI is over 320 test images
+            conventions=iodine.CONVENTIONS,
         ))
 
 

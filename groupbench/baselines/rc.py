@@ -28,8 +28,11 @@ from torch import nn
 
 from groupbench.baselines.training import Task, TrainConfig, option, read_images, seed_everything
 from groupbench.errors import GroupbenchError
+from groupbench.scoring import Conventions
 
 METHOD = "RC"
+CONVENTIONS = Conventions(include_background=False, include_overlap=False, average_method="max")
+"""RC's scoring (the original ``run_evaluation.py``): AMI, max normaliser, pixels of exactly one object."""
 
 
 @dataclass
@@ -80,25 +83,28 @@ def pixels(images: torch.Tensor) -> torch.Tensor:
     return images.reshape(len(images), -1).float().div_(255.0)
 
 
-def salt_and_pepper(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
-    """Each pixel with probability p is replaced by 1 or 0 (even odds); the targets stay clean."""
-    if p == 0:
-        return x
-    corrupt = torch.rand(x.shape, generator=generator, device=x.device) < p
-    salt = torch.rand(x.shape, generator=generator, device=x.device) < 0.5
+def salt_and_pepper(x: torch.Tensor, corrupt: torch.Tensor, salt: torch.Tensor) -> torch.Tensor:
+    """x with the pixels where ``corrupt`` is true set to 1 where ``salt`` is true, else 0; the targets stay clean."""
     return torch.where(corrupt, salt.to(x.dtype), x)
 
 
 class DenoisingLoss(nn.Module):
-    """What `fit` trains: forward(images, generator) = BCE of the DAE on noisy inputs, summed over pixels, per image."""
+    """What `fit` trains: forward(images, draws) = BCE of the DAE on noisy inputs, summed over pixels, per image."""
 
     def __init__(self, dae: DAE, salt_pepper: float):
         super().__init__()
         self.dae, self.salt_pepper = dae, salt_pepper
 
-    def forward(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def draw(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The noise of one step, on the images' device: ``corrupt`` (B,D) bool, each pixel with
+        probability ``salt_pepper``; ``salt`` (B,D) bool, even odds of 1 or 0 for a corrupted pixel."""
+        shape, device = (len(images), images[0].numel()), images.device
+        corrupt = torch.rand(shape, generator=generator, device=device) < self.salt_pepper
+        return {"corrupt": corrupt, "salt": torch.rand(shape, generator=generator, device=device) < 0.5}
+
+    def forward(self, images: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
         x = pixels(images)
-        logits = self.dae(salt_and_pepper(x, self.salt_pepper, generator))
+        logits = self.dae(salt_and_pepper(x, draws["corrupt"], draws["salt"]))
         return F.binary_cross_entropy_with_logits(logits.float(), x, reduction="sum") / len(x)
 
 
@@ -136,7 +142,8 @@ def build_model(config: Config, image_shape: tuple[int, ...]) -> DenoisingLoss:
     return DenoisingLoss(DAE(math.prod(image_shape), config.hidden, config.activation), config.salt_pepper)
 
 
-def make_task(config: Config, dataset) -> Task:
+def make_task(config: Config, dataset, conventions: Conventions = CONVENTIONS) -> Task:
+    """The DAE's task (RC logs no validation score, so ``conventions`` only matter when scoring)."""
     # Seeding: the initial weights are a function of the seed; `fit` derives every later draw from it.
     seed_everything(config.seed, config.deterministic)
     if config.train_split == "single":

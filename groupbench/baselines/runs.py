@@ -36,20 +36,24 @@ PREDICT_BATCH = 500
 """Images per prediction batch (the random starts depend on it, so it is fixed)."""
 
 
+def split_pair(pair: str) -> tuple[str, str]:
+    """``KEY=VALUE`` (a ``--set`` argument) -> (key, value), stripped; one clear error otherwise."""
+    key, sep, raw = pair.partition("=")
+    if not sep or not key.strip():
+        raise GroupbenchError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set lr=0.01")
+    return key.strip(), raw.strip()
+
+
 def parse_changes(preset: Preset, pairs: tuple[str, ...]) -> dict[str, Any]:
     """``KEY=VALUE`` strings -> configuration changes typed by the algorithm's Config fields."""
     config_type = algorithm(preset.algorithm).Config
     hints = typing.get_type_hints(config_type)
     changes = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise GroupbenchError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set lr=0.01")
+    for key, raw in map(split_pair, pairs):
         if key not in hints:
             close = preset_registry._did_you_mean(key, hints)
             raise GroupbenchError(f"{preset.name}: no configuration field {key!r}{close}")
-        changes[key] = _parse(key, raw.strip(), hints[key])
+        changes[key] = _parse(key, raw, hints[key])
     return changes
 
 
@@ -70,16 +74,17 @@ def _parse(key: str, raw: str, kind) -> Any:
     raise GroupbenchError(f"--set {key}: a field of type {kind} cannot be set from the command line")
 
 
-def _data_name(dataset_id: str, params: dict[str, Any]) -> str:
+def standard_data_path(dataset_id: str, params: dict[str, Any], data_dir: str | Path) -> Path:
+    """Where `dataset_file` keeps a dataset configuration: DATA_DIR/<id>[-<param><value>...].h5."""
     label = dataset_id + "".join(f"-{k}{v}" for k, v in sorted(params.items()))
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label) + ".h5"
+    return Path(data_dir) / (re.sub(r"[^A-Za-z0-9_.-]+", "_", label) + ".h5")
 
 
 def dataset_file(dataset_id: str, params: dict[str, Any], data_dir: str | Path, echo=print) -> Path:
     """The standard file of a dataset configuration (default seed and sizes), generated if missing."""
     from groupbench.generation import generate
 
-    path = Path(data_dir) / _data_name(dataset_id, params)
+    path = standard_data_path(dataset_id, params, data_dir)
     processes = Processes.from_env()
     if not path.exists():
         if processes.main:
@@ -175,7 +180,7 @@ def train(
         stage_config = dataclasses.replace(config, **stage.changes) if stage else config
         if stage is not None:
             echo(f"stage {index + 1}/{len(stages)} ({stage.name}): {file}")
-        task = module.make_task(stage_config, file)
+        task = module.make_task(stage_config, file, conventions=preset.conventions)
         if index > 0 and not (folder / "checkpoint.pt").exists():  # start from the previous stage's best weights
             previous = torch.load(out / f"stage{index}" / "best.pt", map_location="cpu", weights_only=True)
             task.model.load_state_dict(previous["model"])
@@ -307,10 +312,10 @@ def nem_per_frame_ami(predictions: str | Path, dataset: str | Path, split: str =
     return float(np.concatenate(scores).mean())
 
 
-def _score(predictions: Path, dataset: Path, out: Path) -> dict[str, Any]:
-    from groupbench.scoring import Conventions, score_file
+def _score(predictions: Path, dataset: Path, out: Path, conventions) -> dict[str, Any]:
+    from groupbench.scoring import score_file
 
-    results, table = score_file(predictions, dataset, conventions=Conventions(average_method="max"))
+    results, table = score_file(predictions, dataset, conventions=conventions)
     _write_json(out, results)
     table.to_csv(out.with_suffix(".csv"), index=False)
     return results
@@ -327,14 +332,18 @@ def _first(predictions: Path, count: int) -> Path:
 
 
 def budget_text(summaries: list[dict[str, Any]], max_epochs: int) -> str | None:
-    """How much training a budget allowed, when a budget ended it: ``250 steps (0.32 epochs)``
-    (None when every run stopped early or ran the paper's ``max_epochs``)."""
-    if not any(s["stopped"] == "max_steps" or (s["stopped"] == "max_epochs" and s["epochs"] < max_epochs) for s in summaries):
+    """How much training a budget allowed, when a budget ended it: ``250 steps (0.32 epochs)``, and
+    ``..., a 120 s time budget`` when wall time ended it (None when every run stopped early or ran
+    the paper's ``max_epochs``)."""
+    if not any(s["stopped"] in ("max_steps", "max_time") or (s["stopped"] == "max_epochs" and s["epochs"] < max_epochs)
+               for s in summaries):
         return None
+    timed = sorted({s["max_time_s"] for s in summaries if s["stopped"] == "max_time"})
     steps = sorted({s["steps"] for s in summaries})
     epochs = sorted({round(sum(stage["images_seen"] / stage["train_images"] for stage in s.get("stages", [s])), 2) for s in summaries})
     ranges = lambda v, f: f"{v[0]:{f}}" if len(v) == 1 else f"{v[0]:{f}}-{v[-1]:{f}}"  # noqa: E731
-    return f"{ranges(steps, ',')} steps ({ranges(epochs, ',g')} epochs)"
+    text = f"{ranges(steps, ',')} steps ({ranges(epochs, ',g')} epochs)"
+    return text + (f" in a {ranges(timed, ',g')} s time budget" if timed else "")
 
 
 CURVE_POINTS = 200
@@ -417,11 +426,12 @@ def reproduce(
         summary = train(preset.name, run, datasets=datasets, changes={**changes, "seed": seed}, progress=progress, echo=echo)
         summaries.append(summary)
         predictions = predict(run, test_file, run / "test-predictions.h5", k=k, device=changes.get("device", "auto"))
-        full = _score(predictions, test_file, run / "test-results.json")
+        full = _score(predictions, test_file, run / "test-results.json", preset.conventions)
         whole_split.append(full)
         scored = full
         if preset.score_images and preset.score_images < full["dataset"]["images"]:
-            scored = _score(_first(predictions, preset.score_images), test_file, run / f"test-first{preset.score_images}-results.json")
+            scored = _score(_first(predictions, preset.score_images), test_file, run / f"test-first{preset.score_images}-results.json",
+                            preset.conventions)
         if _is_sequence(test_file):
             exact.append(nem_per_frame_ami(predictions, test_file))
         results.append(scored)
@@ -464,6 +474,7 @@ def reproduce(
         "note": "training over all seeds: " + "; ".join(
             f"seed {base_seed + i}: {s['epochs']} epochs, {s['steps']:,} steps, {s['wall_time_s']:.0f} s, "
             f"{s['images_per_s'] or 0:,.0f} images/s, stopped by {s['stopped'].replace('_', ' ')}" for i, s in enumerate(summaries)),
+        **({"budget": budget} if budget else {}),
     }
     entry = entry_from_results(
         results, method=preset.method, variant=variant, kind="baseline", source="reproduced", paper=preset.paper,

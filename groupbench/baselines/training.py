@@ -1,7 +1,8 @@
-"""Shared training machinery of the learned baselines (RC, N-EM, RNN-EM; IODINE reuses it).
+"""Shared training machinery of the learned baselines (RC, N-EM, RNN-EM, IODINE).
 
-An algorithm file builds a `Task` (a module whose forward returns the training loss of a batch,
-plus its training and validation images) and hands it to `fit`, which does the rest:
+An algorithm file builds a `Task` (a model whose ``draw`` makes every random draw of a step and
+whose forward returns the training loss of a batch from them, plus its training and validation
+images) and hands it to `fit`, which does the rest:
 
 - device choice (``auto``: CUDA when present, else CPU) and mixed precision on CUDA (bfloat16
   where the GPU supports it, else float16 with a gradient scaler); CPU runs stay in float32;
@@ -10,9 +11,13 @@ plus its training and validation images) and hands it to `fit`, which does the r
   configuration means the same thing on 1 or 8 GPUs; gloo on CPU, NCCL on CUDA;
 - seeding: the seed fixes the initial weights, and every random draw of training comes from a
   generator derived from (seed, purpose, epoch, rank), so a run is a function of its config;
+- the training step (`TrainingStep`): the draws made eagerly, then forward and backward,
+  compiled with ``compile`` (``torch.compile``; on CUDA the mode that replays CUDA graphs), fused
+  Adam on CUDA, gradient clipping, an optional exponential learning-rate decay;
 - the epoch loop: shuffled batches (the incomplete last batch is dropped), validation loss after
   every epoch, early stopping once it has not improved for ``patience`` epochs (the papers'
-  rule), the best weights kept in ``best.pt``;
+  rule), the best weights kept in ``best.pt``; budgets of steps (``max_steps``) and of wall time
+  (``max_time_s``) that stop mid-epoch, validate and checkpoint;
 - checkpoints every ``checkpoint_every`` steps and at every epoch end (``checkpoint.pt``: model,
   optimiser, gradient scaler, position in the epoch, generator states); `fit` on a folder that
   holds one resumes from it and ends exactly where an uninterrupted run would;
@@ -32,7 +37,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -41,6 +46,9 @@ from torch import nn
 from groupbench.data import SplitReader
 from groupbench.errors import GroupbenchError
 from groupbench.writer import atomic_output
+
+if TYPE_CHECKING:
+    from groupbench.scoring import Conventions
 
 
 def option(default: Any, doc: str) -> Any:
@@ -56,15 +64,18 @@ class TrainConfig:
     device: str = option("auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
     amp: bool = option(True, "mixed precision on CUDA (bfloat16 where supported, else float16); CPU runs in float32")
     threads: int = option(0, "CPU threads for torch (0: torch's default)")
-    deterministic: bool = option(True, "deterministic cuDNN kernels (reproducible, a little slower)")
+    deterministic: bool = option(True, "deterministic cuDNN kernels (reproducible, a little slower); off: cuDNN autotuning")
+    compile: bool = option(False, "torch.compile the training step (on CUDA with CUDA graphs, mode reduce-overhead); validation and prediction stay eager")
     optimizer: str = option("adam", "adam (beta2 and eps: torch defaults) or sgd (plain, no momentum)")
     lr: float = option(1e-3, "learning rate")
+    lr_decay_steps: float = option(0, "learning rate times 0.1^(step / N) (0: constant)")
     adam_beta1: float = option(0.9, "Adam beta1")
     clip_norm: float = option(0.0, "clip the global gradient norm to this value after each backward pass (0: off)")
     batch_size: int = option(64, "images (or sequences) per step, over all processes together")
     max_epochs: int = option(500, "epochs at most")
     patience: int = option(10, "stop when the validation loss has not improved for this many epochs")
     max_steps: int = option(0, "stop after this many optimiser steps (0: no limit); for smoke tests and budgets")
+    max_time_s: float = option(0.0, "stop after this many seconds of training wall time, compilation included (0: no limit)")
     train_size: int = option(0, "use only the first N training images (0: all)")
     valid_size: int = option(0, "use only the first N validation images (0: all)")
     checkpoint_every: int = option(500, "steps between checkpoints (and one at every epoch end)")
@@ -72,7 +83,8 @@ class TrainConfig:
     validate_every: int = option(0, "also validate every N steps within an epoch, for the learning curve only (0: epoch ends only)")
 
 
-RESUMABLE = {"device", "amp", "threads", "max_epochs", "max_steps", "patience", "checkpoint_every", "log_every", "validate_every"}
+RESUMABLE = {"device", "amp", "threads", "compile", "max_epochs", "max_steps", "max_time_s", "patience", "checkpoint_every",
+             "log_every", "validate_every"}
 """Fields a resumed run may change (how long and where it runs, not what it computes)."""
 
 _ORDER, _NOISE, _VALID = 1, 2, 3
@@ -120,19 +132,25 @@ def predicted_labels(predict: Callable[..., torch.Tensor], model: nn.Module, ima
 
 
 def scored_task(config: Any, dataset: str | Path, build_model: Callable[..., nn.Module], name: str,
-                score: Callable[..., float]) -> Task:
+                score: Callable[..., float], conventions: Conventions) -> Task:
     """The Task of a model trained on ``dataset``'s train split and validated on its valid split;
-    with ``config.metric_images``, ``score(model, images, labels, overlap, config)`` of that many
-    validation images is logged as ``valid_<name>`` after every epoch."""
+    with ``config.metric_images``, ``score(model, images, labels, valid, config, conventions)`` of that
+    many validation images (``valid``: the pixels ``conventions`` score) is logged as ``valid_<name>``
+    after every epoch."""
+    from groupbench.metrics import valid_mask
+
     train, valid = read_images(dataset, "train"), read_images(dataset, "valid")
     model = build_model(config, tuple(train.shape[1:]))
+    channels_last = bool(getattr(config, "channels_last", False))
     if not config.metric_images:
-        return Task(model, train, valid)
+        return Task(model, train, valid, channels_last=channels_last)
     with SplitReader(dataset, "valid") as reader:
         count = min(config.metric_images, len(reader))
         labels, overlap = reader.group["labels"][:count].astype(np.int64), reader.group["overlap"][:count]
-    metrics = lambda m: {f"valid_{name}": score(m, valid[:count], labels, overlap, config)}  # noqa: E731
-    return Task(model, train, valid, metrics, (f"valid_{name}",))
+    scored = valid_mask(labels, overlap, include_background=conventions.include_background,
+                        include_overlap=conventions.include_overlap)
+    metrics = lambda m: {f"valid_{name}": score(m, valid[:count], labels, scored, config, conventions)}  # noqa: E731
+    return Task(model, train, valid, metrics, (f"valid_{name}",), channels_last)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,8 +226,8 @@ class Precision:
         return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.enabled)
 
     def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, clip_norm: float = 0.0) -> None:
-        """Backward, optional global gradient-norm clipping (on unscaled gradients), optimiser step."""
-        optimizer.zero_grad(set_to_none=True)
+        """Backward, optional global gradient-norm clipping (on unscaled gradients), optimiser step; the
+        gradients are released after the step (before the next forward, which CUDA graphs need)."""
         self.scaler.scale(loss).backward()
         if clip_norm:
             self.scaler.unscale_(optimizer)
@@ -217,14 +235,28 @@ class Precision:
             torch.nn.utils.clip_grad_norm_(parameters, clip_norm)
         self.scaler.step(optimizer)
         self.scaler.update()
+        optimizer.zero_grad(set_to_none=True)
 
 
-def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
+def make_optimizer(config: TrainConfig, parameters, device: torch.device | None = None) -> torch.optim.Optimizer:
+    """Adam (fused into a few kernels on CUDA) or plain SGD, as ``config`` says."""
     if config.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=config.lr, betas=(config.adam_beta1, 0.999))
+        fused = device is not None and device.type == "cuda"
+        return torch.optim.Adam(parameters, lr=config.lr, betas=(config.adam_beta1, 0.999), fused=fused or None)
     if config.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=config.lr)
     raise GroupbenchError(f"optimizer takes adam or sgd; got {config.optimizer!r}")
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The learning rate of optimiser step ``step`` (0-based): ``lr`` x 0.1^(step / lr_decay_steps)."""
+    return config.lr * 0.1 ** (step / config.lr_decay_steps) if config.lr_decay_steps else config.lr
+
+
+def compiled(module: nn.Module, device: torch.device) -> Callable[..., torch.Tensor]:
+    """``torch.compile`` of a loss module: on CUDA mode ``reduce-overhead`` (forward and backward
+    replayed as CUDA graphs), elsewhere the default mode; static shapes."""
+    return torch.compile(module, mode="reduce-overhead" if device.type == "cuda" else None, dynamic=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,10 +267,13 @@ def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
 class Task:
     """What `fit` trains.
 
-    ``model(images, generator)`` returns the mean training loss of a batch of uint8 images
-    (n,[T,]H,W,C) already on the device, drawing any noise from ``generator``.
-    ``valid_metrics(model)``, if given, returns the numbers named in ``metric_names``, logged
-    after each epoch (e.g. AMI on a few validation images); it runs on the main process only.
+    ``model.draw(images, generator)`` makes every random draw of one step up front, on the images'
+    device, and returns them as a dict of tensors; ``model(images, draws)`` returns the mean
+    training loss of a batch of uint8 images (n,[T,]H,W,C) already on the device, with no random
+    draw, no host synchronisation and shapes fixed by the batch's, so the step can be compiled and
+    captured as a CUDA graph. ``valid_metrics(model)``, if given, returns the numbers named in
+    ``metric_names``, logged after each epoch (e.g. AMI on a few validation images); it runs on the
+    main process only. ``channels_last``: on CUDA, the model's convolutions use that memory format.
     """
 
     model: nn.Module
@@ -246,6 +281,35 @@ class Task:
     valid_images: torch.Tensor
     valid_metrics: Callable[[nn.Module], dict[str, float]] | None = None
     metric_names: tuple[str, ...] = ()
+    channels_last: bool = False
+
+
+class TrainingStep:
+    """One optimiser step as `fit` takes it: the draws (eager), forward and backward (compiled when
+    ``config.compile``), gradient clipping, the update at the step's learning rate.
+
+    ``model`` offers ``draw``; ``trained`` computes the loss (the model, or its DDP wrapper).
+    """
+
+    def __init__(self, model: nn.Module, trained: nn.Module, optimizer: torch.optim.Optimizer, precision: Precision,
+                 config: TrainConfig, device: torch.device):
+        self.model, self.optimizer, self.precision, self.config = model, optimizer, precision, config
+        self.loss = compiled(trained, device) if config.compile else trained
+        self.graphs = bool(config.compile) and device.type == "cuda"
+
+    def __call__(self, images: torch.Tensor, noise: torch.Generator, step: int) -> torch.Tensor:
+        """Train on ``images`` with draws from ``noise``; returns the loss (float64, detached, a copy)."""
+        draws = self.model.draw(images, noise)
+        if self.config.lr_decay_steps:
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate(self.config, step)
+        if self.graphs:  # a new iteration: the graphs' previous outputs are no longer read
+            torch.compiler.cudagraph_mark_step_begin()
+        with self.precision.autocast():
+            loss = self.loss(images, draws)
+        value = loss.detach().double()
+        self.precision.step(loss, self.optimizer, self.config.clip_norm)
+        return value
 
 
 @dataclass
@@ -357,7 +421,7 @@ def validation_loss(model: nn.Module, images: torch.Tensor, config: TrainConfig,
         starts = range(processes.rank * config.batch_size, len(images), processes.world_size * config.batch_size)
         for start in starts:
             batch = images[start : start + config.batch_size].to(device, non_blocking=True)
-            total += float(model(batch, noise)) * len(batch)
+            total += float(model(batch, model.draw(batch, noise))) * len(batch)
             count += len(batch)
     model.train()
     total, count = _all_reduce([total, float(count)], device, processes)
@@ -409,9 +473,12 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
         raise GroupbenchError(f"batch_size {config.batch_size} is smaller than the {processes.world_size} processes")
     precision = Precision(device, config.amp)
     model = task.model.to(device)
+    if task.channels_last and device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
     trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if processes.distributed else model
-    optimizer = make_optimizer(config, model.parameters())
+    optimizer = make_optimizer(config, model.parameters(), device)
+    step = TrainingStep(model, trained, optimizer, precision, config, device)
     state = State()
     noise_state = None
     checkpoint = run / "checkpoint.pt"
@@ -439,12 +506,22 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
     # a checkpoint taken at the last step of an epoch precedes that epoch's validation, which runs again
     logger = Logger(run, list(task.metric_names), state.step if resumed else None, processes.main,
                     validated_at_resume=state.batch != steps_per_epoch)
-    local = torch.arange(batch).tensor_split(processes.world_size)[processes.rank]
+    local = torch.arange(batch).tensor_split(processes.world_size)[processes.rank].to(train_images.device)
     bar = None
     show = processes.main and (progress if progress is not None else os.isatty(2))
     started = time.perf_counter() - state.wall_time_s
     window = (time.perf_counter(), state.images_seen)
     running = torch.full((), state.running_loss, device=device, dtype=torch.float64)  # summed without a sync per step
+
+    def out_of_time(agreed: bool) -> bool:
+        """Whether ``max_time_s`` is spent. Several processes decide together, and only at ``agreed``
+        points that every one of them reaches (epoch starts and logging steps), where they sync anyway."""
+        if not config.max_time_s:
+            return False
+        spent = time.perf_counter() - started >= config.max_time_s
+        if not processes.distributed:
+            return spent
+        return agreed and _all_reduce([float(spent)], device, processes)[0] > 0
 
     def save_checkpoint() -> None:
         states = [noise.get_state()]
@@ -475,7 +552,7 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
             state.bad_epochs += 1
         extra = task.valid_metrics(model) if (task.valid_metrics and processes.main) else {}
         logger.log({"epoch": state.epoch, "step": state.step, "images_seen": state.images_seen,
-                    "wall_time_s": state.wall_time_s, "lr": config.lr, "valid_loss": loss, **extra})
+                    "wall_time_s": state.wall_time_s, "lr": learning_rate(config, state.step), "valid_loss": loss, **extra})
         if show:
             from tqdm.auto import tqdm
 
@@ -490,9 +567,12 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
             state.stopped = "early_stopping"
         elif config.max_steps and state.step >= config.max_steps:
             state.stopped = "max_steps"
+        elif out_of_time(agreed=True):
+            state.stopped = "max_time"
         if state.stopped:
             break
         order = torch.randperm(n, generator=generator(torch.device("cpu"), derive_seed(config.seed, _ORDER, state.epoch)))
+        order = order.to(train_images.device)  # indexed on the device: no copy from the host per step
         noise = generator(device, derive_seed(config.seed, _NOISE, state.epoch, processes.rank))
         if noise_state is not None and state.batch > 0:
             noise.set_state(noise_state)
@@ -503,16 +583,13 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
             bar = tqdm(total=steps_per_epoch, initial=state.batch, desc=f"epoch {state.epoch + 1}", unit="step",
                        dynamic_ncols=True, leave=False)
         for index in range(state.batch, steps_per_epoch):
-            chosen = order[index * batch : (index + 1) * batch][local]
-            images = train_images[chosen.to(train_images.device)].to(device, non_blocking=True)
-            with precision.autocast():
-                loss = trained(images, noise)
-            precision.step(loss, optimizer, config.clip_norm)
+            images = train_images[order[index * batch : (index + 1) * batch][local]].to(device, non_blocking=True)
+            running += step(images, noise, state.step)
             state.step, state.batch = state.step + 1, index + 1
             state.images_seen += batch
-            running += loss.detach().double()
             state.running_steps += 1
-            if state.step % config.log_every == 0 or state.batch == steps_per_epoch:
+            logging = state.step % config.log_every == 0 or state.batch == steps_per_epoch
+            if logging:
                 now = time.perf_counter()
                 mean = _all_reduce([float(running) / state.running_steps], device, processes)[0] / processes.world_size
                 rate = (state.images_seen - window[1]) / max(now - window[0], 1e-9)
@@ -520,13 +597,16 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
                 running.zero_()
                 state.running_steps = 0
                 logger.log({"epoch": state.epoch, "step": state.step, "images_seen": state.images_seen,
-                            "wall_time_s": now - started, "lr": config.lr, "train_loss": mean, "images_per_s": rate})
+                            "wall_time_s": now - started, "lr": learning_rate(config, state.step - 1), "train_loss": mean,
+                            "images_per_s": rate})
                 if bar is not None:
                     bar.set_postfix_str(f"loss {mean:.4g}, {rate:,.0f} img/s")
             if bar is not None:
                 bar.update()
             if config.max_steps and state.step >= config.max_steps:
                 state.stopped = "max_steps"
+            elif out_of_time(agreed=logging):
+                state.stopped = "max_time"
             if (config.validate_every and state.step % config.validate_every == 0 and state.batch < steps_per_epoch
                     and not state.stopped):  # before the checkpoint, which then holds it
                 end_of_training_pass(epoch_done=False, interim=True)
@@ -555,6 +635,8 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
         "best_epoch": state.best_epoch,
         "best_valid_loss": state.best_loss,
         "wall_time_s": round(state.wall_time_s, 2),
+        "max_time_s": config.max_time_s,
+        "compiled": bool(config.compile),
         "images_per_s": round(state.images_seen / state.wall_time_s, 1) if state.wall_time_s else None,
         "device": describe_device(device, processes.world_size),
         "precision": precision.name,

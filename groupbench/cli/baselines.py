@@ -153,3 +153,32 @@ def curves(runs_, out, labels, title) -> None:
         if not read_metrics(run):
             raise GroupbenchError(f"{run}: metrics.csv has no rows yet; train first")
     click.echo(f"wrote {plot_learning_curves(dict(zip(names, runs_)), out, title)}")
+
+
+@main.command("gpu-suite")
+@click.option("--budget", default="10m", show_default=True,
+              help="Wall-clock budget of the whole command (600, 90s, 10m, 1m30s); it ends within the budget plus one minute.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="A new (or empty) folder: report, runs, entries, logs.")
+@DEVICE_OPTION
+@click.option("--compile", "compile_", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="auto: measure compiled steps on CUDA only, and compile a reproduction where that measured faster.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Change a configuration field of every preset that has it (repeatable), e.g. --set batch_size=8.")
+@click.option("--data-dir", default="groupbench-data", show_default=True, type=click.Path(file_okay=False),
+              help="Where the reproductions' standard data are found, or generated when missing.")
+@click.option("--tiny-data", is_flag=True, help="Small generated splits, for a smoke test (e.g. on a CPU): entries unofficial.")
+def gpu_suite(budget, out, device, compile_, sets, data_dir, tiny_data) -> None:
+    """Spend a short GPU slot well: check the GPU path, measure every preset eager and compiled,
+    reproduce nem-shapes, rnn-em-shapes, rnn-em-flying-shapes and iodine-tetris within the budget,
+    and write OUT/report.md, OUT/report.json, OUT/runs/ and OUT/entries/ (docs/benchmarks.md)."""
+    import shlex
+    import sys
+    from pathlib import Path
+
+    from groupbench.baselines.suite import Suite, parse_duration, parse_sets
+
+    suite = Suite(Path(out), parse_duration(budget), device=device or "auto", compile=compile_, changes=parse_sets(sets),
+                  data_dir=Path(data_dir), tiny_data=tiny_data, echo=click.echo,
+                  command="groupbench " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    report = suite.run()
+    click.echo(f"wrote {Path(out) / 'report.md'} ({report['wall_time_s']:g} s of a {report['budget_s']:g} s budget)")

@@ -30,9 +30,20 @@ def _load_results(path: str) -> dict:
     return results
 
 
+def _load_entry(path: str) -> dict | None:
+    """The entry a JSON file holds (it names the entry schema), or None for any other file."""
+    if not path.endswith(".json"):
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise GroupbenchError(f"{path}: cannot read JSON ({exc})") from None
+    return data if isinstance(data, dict) and "schema" in data else None
+
+
 @leaderboard.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--method", required=True, help="Method name, e.g. 'Slot Attention'.")
+@click.option("--method", default=None, help="Method name, e.g. 'Slot Attention' (required unless FILES are entries).")
 @click.option("--variant", default="", help="What distinguishes this configuration.")
 @click.option("--kind", type=click.Choice(["baseline", "third-party"]), default="third-party", show_default=True)
 @click.option("--source", type=click.Choice(["submitted", "reproduced"]), default="submitted", show_default=True)
@@ -55,13 +66,23 @@ def submit(files, method, variant, kind, source, paper, code, submitter, dataset
     """Add one entry from FILES: results JSONs of 'groupbench score', or predictions files (with --dataset),
     which are scored under the dataset's protocol (or on --split, for a configuration without one).
 
-    Several files are several training seeds of one configuration.
+    Several files are several training seeds of one configuration. FILES may instead be complete
+    entries (e.g. those 'groupbench gpu-suite' writes): each is validated and added as it is.
     """
     from groupbench import protocols
     from groupbench.leaderboard import Board
     from groupbench.leaderboard.submit import entry_from_results
     from groupbench.scoring import score_file
 
+    entries = [entry for entry in map(_load_entry, files) if entry is not None]
+    if entries:
+        if len(entries) != len(files):
+            raise GroupbenchError("FILES mix complete entries with results or predictions; submit them separately")
+        for entry in entries:
+            click.echo(f"added {Board(board).add(entry)}{'' if entry['dataset']['official'] else ' (unofficial data)'}")
+        return
+    if method is None:
+        raise GroupbenchError("--method is required to make an entry from results or predictions files")
     results = []
     for path in files:
         if path.endswith(".json"):

@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import google_crc32c
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -57,6 +56,7 @@ from groupbench.importers.tfrecord import (
     ExampleLayout,
     Feature,
     MalformedExample,
+    crc32c_module,
     iter_records,
     parse_example,
 )
@@ -384,7 +384,7 @@ def fetch_deepmind(
     url = f"{base_url.rstrip('/')}/{d.file.bucket_path}"
     tmp = folder / f".{d.file_name}.partial-{os.getpid()}"
     try:
-        sha, md5, crc = hashlib.sha256(), hashlib.md5(), 0
+        sha, md5, crc, crc32c = hashlib.sha256(), hashlib.md5(), 0, crc32c_module()
         size = 0
         with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as sink:
             announced = response.headers.get("Content-Length")
@@ -395,7 +395,7 @@ def fetch_deepmind(
                 for block in iter(lambda: response.read(1 << 20), b""):
                     sha.update(block)
                     md5.update(block)
-                    crc = google_crc32c.extend(crc, block)
+                    crc = crc32c.extend(crc, block)
                     sink.write(block)
                     size += len(block)
                     bar.update(len(block))

@@ -22,9 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import google_crc32c
 import numpy as np
-from isal import isal_zlib
+
+try:  # ISA-L inflates faster; zlib reads the same streams
+    from isal import isal_zlib
+except ImportError:
+    import zlib as isal_zlib
 
 from groupbench.errors import GroupbenchError
 
@@ -39,8 +42,17 @@ MAX_RECORD_BYTES = 1 << 31
 
 def masked_crc32c(data: bytes) -> int:
     """TensorFlow's masked CRC32C (Castagnoli) of ``data``."""
-    crc = google_crc32c.value(data)
+    crc = crc32c_module().value(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def crc32c_module():
+    """The google_crc32c module (needed only to read TFRecord files; optional at import)."""
+    try:
+        import google_crc32c
+    except ImportError:
+        raise GroupbenchError("reading TFRecord files checks CRC32C: pip install google-crc32c") from None
+    return google_crc32c
 
 
 class _Truncated(Exception):

@@ -32,7 +32,10 @@ def entry_schema() -> dict[str, Any]:
 
 def validate_entry(entry: dict[str, Any], where: str = "entry") -> None:
     """Raise GroupbenchError naming the first problem: schema violations, then cross-field checks."""
-    import jsonschema
+    try:
+        import jsonschema
+    except ImportError:
+        raise GroupbenchError("validating leaderboard entries needs jsonschema: pip install jsonschema") from None
 
     validator = jsonschema.Draft202012Validator(entry_schema())
     error = next(iter(sorted(validator.iter_errors(entry), key=lambda e: list(e.absolute_path))), None)
