@@ -17,10 +17,12 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-try:  # ISA-L deflates about 4x faster; zlib writes the same stream format (digests are of contents)
+import zlib
+
+try:  # ISA-L inflates faster than zlib (reading); without it zlib reads the same streams
     from isal import isal_zlib
 except ImportError:
-    import zlib as isal_zlib
+    isal_zlib = zlib
 
 from groupbench.errors import GroupbenchError
 
@@ -29,8 +31,9 @@ SPLITS = ("train", "valid", "test", "single")
 """Split names, in the order files list them. `single` holds one object per image."""
 
 GZIP_LEVEL = 1
-"""Deflate level of every chunk. Chunks are deflated with ISA-L (a standard zlib stream, which every
-HDF5 gzip filter reads), about 4x faster than zlib at the same size on these data."""
+"""Deflate level of every chunk. Chunks are deflated with zlib (a standard zlib stream, which every
+HDF5 gzip filter reads): its output is a function of the input alone, so the same contents give the
+same file bytes. ISA-L deflates about 4x faster but not deterministically (docs/architecture.md)."""
 
 CHUNK_IMAGE_BYTES = 32 * 1024
 """Target size of one `images` chunk; a chunk holds whole samples (1 to 1024). Reading sample i
@@ -147,7 +150,7 @@ def compress_chunk(rows: np.ndarray, chunk_length: int) -> bytes:
         padded = np.zeros((chunk_length, *rows.shape[1:]), dtype=rows.dtype)
         padded[: rows.shape[0]] = rows
         rows = padded
-    return isal_zlib.compress(canonical(rows), GZIP_LEVEL)
+    return zlib.compress(canonical(rows), GZIP_LEVEL)
 
 
 @dataclass
