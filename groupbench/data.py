@@ -67,13 +67,14 @@ class SplitReader:
 
 
 class SampleReader:
-    """Sample i of one stored array, read by inflating its chunk directly (ISA-L), only as far as needed.
+    """Sample i of one stored array, read by inflating its chunk directly (ISA-L where installed).
 
     About 3x faster than h5py indexing for one sample at a time, as a DataLoader reads: HDF5's
-    selection machinery and zlib cost more than ISA-L on the chunk itself, and a random read
-    inflates half a chunk on average. The chunk last read stays open, so reads in index order
-    inflate each chunk once. Arrays stored otherwise than chunked along N with gzip alone (files
-    not written by groupbench) are read through h5py.
+    selection machinery and zlib cost more than ISA-L on the chunk itself. A chunk is inflated
+    whole, so its checksum is verified before any of its samples is served: a damaged chunk is
+    refused, never read as plausible pixels. The chunk last read stays open, so reads in index
+    order inflate each chunk once. Arrays stored otherwise than chunked along N with gzip alone
+    (files not written by groupbench) are read through h5py.
     """
 
     def __init__(self, dataset: h5py.Dataset):
@@ -101,19 +102,16 @@ class SampleReader:
             mask, data = self.dataset.id.read_direct_chunk((start, *self.zeros))
             if mask:  # a filter was skipped for this chunk: let HDF5 decode it
                 return read(self.dataset, index)
-            self.start, self.inflater, self.pending, self.inflated = start, isal_zlib.decompressobj(), data, b""
-        end = (index - start + 1) * self.row_bytes
-        if len(self.inflated) < end:
+            self.start = -1
             try:
-                self.inflated += self.inflater.decompress(self.pending, end - len(self.inflated))
+                inflated = isal_zlib.decompress(data)
             except isal_zlib.error:
-                self.start = -1
                 raise unreadable(self.dataset, f"the chunk holding sample {index} does not inflate") from None
-            self.pending = self.inflater.unconsumed_tail
-            if len(self.inflated) < end:
-                self.start = -1
-                raise unreadable(self.dataset, f"the chunk holding sample {index} is short")
-        row = np.frombuffer(self.inflated, self.dataset.dtype, count=self.row_items, offset=end - self.row_bytes)
+            if len(inflated) != self.chunk_length * self.row_bytes:
+                raise unreadable(self.dataset, f"the chunk holding sample {index} has the wrong length")
+            self.start, self.inflated = start, inflated
+        offset = (index - start) * self.row_bytes
+        row = np.frombuffer(self.inflated, self.dataset.dtype, count=self.row_items, offset=offset)
         return row.reshape(self.row_shape).astype(self.dataset.dtype.newbyteorder("="))
 
 
