@@ -3,7 +3,8 @@ step (`training.TrainingStep`: draws, forward, backward, clipping as the preset 
 synthetic images of the preset's shape, in steps (and images or sequences) per second.
 
 Run: pytest benchmarks/bench_training.py --benchmark-enable (one thread on the CPU). The batch is
-the preset's, except IODINE's on the CPU (8: a step at the paper's 128-256 takes minutes here).
+the preset's, except IODINE's and Slot Attention's on the CPU (8 and 16, 2 on CLEVR6: a step at the
+papers' batches takes minutes here).
 The warm-up (3 steps: compilation, for the compiled case) is timed apart, in extra_info.
 Without --benchmark-enable (the test suite) each eager case runs one step on a batch of 2, so the
 benchmark cannot rot without taking long; compiling every preset would take many minutes there, so
@@ -29,6 +30,10 @@ CASES = {  # preset: batch on the CPU (None: the preset's)
     "iodine-shapes": 8,
     "iodine-tetris": 8,
     "iodine-multi-dsprites": 8,
+    "iodine-clevr6": 2,
+    "slot-attention-tetris": 16,
+    "slot-attention-multi-dsprites": 16,
+    "slot-attention-clevr6": 2,
 }
 
 

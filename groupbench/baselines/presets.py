@@ -11,6 +11,10 @@ shapes, ``rnn-em-flying-shapes[-k5|-5obj|-5obj-k3]`` on flying shapes, ``rnn-em-
 (direct) and ``rnn-em-flying-mnist-staged`` (a curriculum over digit pools of 20, 500 and all
 digits). Hyperparameters: the README commands of sjoerdvansteenkiste/Neural-EM and the paper's
 Appendix A. Deviations from either: docs/baselines.md.
+
+IODINE (Greff et al. 2019) and Slot Attention (Locatello et al. 2020): ``iodine-*`` and
+``slot-attention-*``, defined beside their models (groupbench/baselines/iodine.py and
+slot_attention.py).
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ from groupbench.scoring import Conventions
 
 RC_PAPER = "https://arxiv.org/abs/1511.06418"
 NEM_PAPER = "https://arxiv.org/abs/1708.03498"
-ALGORITHMS = {"rc": "groupbench.baselines.rc", "nem": "groupbench.baselines.nem", "iodine": "groupbench.baselines.iodine"}
+ALGORITHMS = {"rc": "groupbench.baselines.rc", "nem": "groupbench.baselines.nem", "iodine": "groupbench.baselines.iodine",
+              "slot_attention": "groupbench.baselines.slot_attention"}
 
 
 def algorithm(name: str) -> ModuleType:
-    """The module of an algorithm (``rc``, ``nem`` or ``iodine``): Config, make_task, build_model, predict."""
+    """The module of an algorithm (``rc``, ``nem``, ``iodine`` or ``slot_attention``): Config, make_task, build_model, predict."""
     if name not in ALGORITHMS:
         raise GroupbenchError(f"unknown algorithm {name!r} (known: {', '.join(ALGORITHMS)})")
     return importlib.import_module(ALGORITHMS[name])
@@ -53,7 +58,7 @@ class Preset:
 
     name: str
     algorithm: str
-    """``rc``, ``nem`` (N-EM and RNN-EM share groupbench/baselines/nem.py) or ``iodine``."""
+    """``rc``, ``nem`` (N-EM and RNN-EM share groupbench/baselines/nem.py), ``iodine`` or ``slot_attention``."""
     fields: dict[str, Any]
     """Configuration fields that differ from the algorithm's `Config` defaults."""
     description: str
@@ -228,18 +233,20 @@ register(Preset(
 ))
 
 
-def _register_iodine() -> None:
-    """IODINE's experiments (Greff et al. 2019, Table 1), defined in groupbench/baselines/iodine.py; scored
-    with DeepMind's FG-ARI (background left out, overlap pixels scored under their visible object)."""
-    from groupbench.baselines import iodine
+def _register_slot_models() -> None:
+    """IODINE's experiments (Greff et al. 2019, Table 1) and Slot Attention's (Locatello et al. 2020,
+    Table 1), defined in groupbench/baselines/iodine.py and slot_attention.py; scored as both papers
+    did, with DeepMind's FG-ARI (background left out, overlap pixels scored under their visible
+    object) on the first 320 test images."""
+    from groupbench.baselines import iodine, slot_attention
 
-    for name, preset in iodine.PRESETS.items():
-        register(Preset(
-            name=name, algorithm="iodine", fields=preset["fields"], description=preset["description"],
-            variant=preset["variant"], dataset=preset["dataset"], params=preset["params"], paper=iodine.PAPER,
-            reported=preset["reported"], score_images=320,  # the paper's ARI is over 320 test images
-            conventions=iodine.CONVENTIONS,
-        ))
+    for name, module in (("iodine", iodine), ("slot_attention", slot_attention)):
+        for preset_name, preset in module.PRESETS.items():
+            register(Preset(
+                name=preset_name, algorithm=name, fields=preset["fields"], description=preset["description"],
+                variant=preset["variant"], dataset=preset["dataset"], params=preset["params"], paper=module.PAPER,
+                reported=preset["reported"], score_images=320, conventions=module.CONVENTIONS,
+            ))
 
 
-_register_iodine()
+_register_slot_models()

@@ -39,11 +39,13 @@ from typing import Any, Callable
 from groupbench.errors import GroupbenchError
 from groupbench.writer import atomic_output
 
-REPRODUCTIONS = ("nem-shapes", "rnn-em-shapes", "rnn-em-flying-shapes", "iodine-tetris")
+REPRODUCTIONS = ("nem-shapes", "rnn-em-shapes", "rnn-em-flying-shapes", "iodine-tetris", "slot-attention-tetris")
 """What part 3 reproduces, in order of value."""
-REPRODUCTION_SHARES = {"nem-shapes": 0.28, "rnn-em-shapes": 0.28, "rnn-em-flying-shapes": 0.2, "iodine-tetris": 0.24}
+REPRODUCTION_SHARES = {"nem-shapes": 0.25, "rnn-em-shapes": 0.25, "rnn-em-flying-shapes": 0.18, "iodine-tetris": 0.2,
+                       "slot-attention-tetris": 0.12}
 """Each reproduction's share of part 3; a run that ends early leaves its time to those after it."""
-EVALUATION_S = {"nem-shapes": 15.0, "rnn-em-shapes": 15.0, "rnn-em-flying-shapes": 45.0, "iodine-tetris": 30.0}
+EVALUATION_S = {"nem-shapes": 15.0, "rnn-em-shapes": 15.0, "rnn-em-flying-shapes": 45.0, "iodine-tetris": 30.0,
+                "slot-attention-tetris": 20.0}
 """Seconds kept from a reproduction's share for what follows training (the last validation, predicting
 and scoring the whole test split, figures, entry): estimates for one GPU and a many-core host, taken
 at most `EVALUATION_FRACTION` of the share."""
@@ -51,7 +53,7 @@ EVALUATION_FRACTION = 0.4
 MIN_SHARE_S = 20.0
 """A reproduction gets at least this long (or whatever is left): the earlier in the order, the more
 value, so a short budget trains fewer runs rather than all of them too little."""
-VALIDATE_EVERY = {"iodine-tetris": 200}
+VALIDATE_EVERY = {"iodine-tetris": 200, "slot-attention-tetris": 500}
 """Interim validations (steps) for a time-to-quality curve."""
 PART_SHARES = {"checks": 0.1, "throughput": 0.3}
 """Fractions of the budget for parts 1 and 2 (each ends earlier when done); part 3 takes the rest."""

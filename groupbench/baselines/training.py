@@ -1,4 +1,4 @@
-"""Shared training machinery of the learned baselines (RC, N-EM, RNN-EM, IODINE).
+"""Shared training machinery of the learned baselines (RC, N-EM, RNN-EM, IODINE, Slot Attention).
 
 An algorithm file builds a `Task` (a model whose ``draw`` makes every random draw of a step and
 whose forward returns the training loss of a batch from them, plus its training and validation
@@ -13,7 +13,7 @@ images) and hands it to `fit`, which does the rest:
   generator derived from (seed, purpose, epoch, rank), so a run is a function of its config;
 - the training step (`TrainingStep`): the draws made eagerly, then forward and backward,
   compiled with ``compile`` (``torch.compile``; on CUDA the mode that replays CUDA graphs), fused
-  Adam on CUDA, gradient clipping, an optional exponential learning-rate decay;
+  Adam on CUDA, gradient clipping, an optional linear warm-up and exponential learning-rate decay;
 - the epoch loop: shuffled batches (the incomplete last batch is dropped), validation loss after
   every epoch, early stopping once it has not improved for ``patience`` epochs (the papers'
   rule), the best weights kept in ``best.pt``; budgets of steps (``max_steps``) and of wall time
@@ -68,7 +68,9 @@ class TrainConfig:
     compile: bool = option(False, "torch.compile the training step (on CUDA with CUDA graphs, mode reduce-overhead); validation and prediction stay eager")
     optimizer: str = option("adam", "adam (beta2 and eps: torch defaults) or sgd (plain, no momentum)")
     lr: float = option(1e-3, "learning rate")
-    lr_decay_steps: float = option(0, "learning rate times 0.1^(step / N) (0: constant)")
+    lr_decay_steps: float = option(0, "learning rate times lr_decay_base^(step / N) (0: constant)")
+    lr_decay_base: float = option(0.1, "base of the exponential learning-rate decay")
+    lr_warmup_steps: int = option(0, "learning rate raised linearly from 0 over the first N steps (0: no warm-up)")
     adam_beta1: float = option(0.9, "Adam beta1")
     clip_norm: float = option(0.0, "clip the global gradient norm to this value after each backward pass (0: off)")
     batch_size: int = option(64, "images (or sequences) per step, over all processes together")
@@ -129,6 +131,20 @@ def predicted_labels(predict: Callable[..., torch.Tensor], model: nn.Module, ima
         ])
     finally:
         model.train(was_training)
+
+
+def validation_fg_ari(predict: Callable[..., torch.Tensor]) -> Callable[..., float]:
+    """The ``score`` of `scored_task` for a baseline's ``predict``: the mean ARI over the ``valid``
+    pixels of a few validation images (FG-ARI under the conventions that chose them)."""
+
+    def score(model: nn.Module, images: torch.Tensor, labels: np.ndarray, valid: np.ndarray, config: Any, conventions: Conventions) -> float:
+        from groupbench.metrics import adjusted_rand_index
+
+        predicted = predicted_labels(predict, model, images, config)
+        flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
+        return float(np.mean(adjusted_rand_index(flat(labels), flat(predicted), flat(valid))))
+
+    return score
 
 
 def scored_task(config: Any, dataset: str | Path, build_model: Callable[..., nn.Module], name: str,
@@ -249,8 +265,15 @@ def make_optimizer(config: TrainConfig, parameters, device: torch.device | None 
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
-    """The learning rate of optimiser step ``step`` (0-based): ``lr`` x 0.1^(step / lr_decay_steps)."""
-    return config.lr * 0.1 ** (step / config.lr_decay_steps) if config.lr_decay_steps else config.lr
+    """The learning rate of optimiser step ``step`` (0-based): ``lr`` x min(1, step / lr_warmup_steps)
+    x lr_decay_base^(step / lr_decay_steps), each factor 1 when its field is 0 (the decay runs during
+    the warm-up too, as Slot Attention's code)."""
+    rate = config.lr
+    if config.lr_warmup_steps:
+        rate *= min(1.0, step / config.lr_warmup_steps)
+    if config.lr_decay_steps:
+        rate *= config.lr_decay_base ** (step / config.lr_decay_steps)
+    return rate
 
 
 def compiled(module: nn.Module, device: torch.device) -> Callable[..., torch.Tensor]:
@@ -300,7 +323,7 @@ class TrainingStep:
     def __call__(self, images: torch.Tensor, noise: torch.Generator, step: int) -> torch.Tensor:
         """Train on ``images`` with draws from ``noise``; returns the loss (float64, detached, a copy)."""
         draws = self.model.draw(images, noise)
-        if self.config.lr_decay_steps:
+        if self.config.lr_decay_steps or self.config.lr_warmup_steps:
             for group in self.optimizer.param_groups:
                 group["lr"] = learning_rate(self.config, step)
         if self.graphs:  # a new iteration: the graphs' previous outputs are no longer read

@@ -1,4 +1,4 @@
-"""Baseline commands: presets, train, predict, reproduce, curves (RC, N-EM, RNN-EM, IODINE; docs/baselines.md)."""
+"""Baseline commands: presets, train, predict, reproduce, curves (RC, N-EM, RNN-EM, IODINE, Slot Attention; docs/baselines.md)."""
 
 from __future__ import annotations
 
@@ -27,12 +27,14 @@ def _changes(preset, sets, **explicit) -> dict:
 @main.command("presets")
 @click.option("-v", "--verbose", is_flag=True, help="Also show every configuration field, its value and its doc.")
 def list_presets(verbose) -> None:
-    """The baseline presets: one per experiment of the RC, N-EM and IODINE papers."""
+    """The baseline presets: one per experiment of the RC, N-EM, IODINE and Slot Attention papers."""
     from groupbench.baselines.presets import algorithm, presets
 
-    for preset in presets():
-        reported = ", ".join(f"{m} {v:.3f}" for m, v in preset.reported.items())
-        click.echo(f"{preset.name:<30} {preset.method:<7} {preset.dataset:<18} paper: {reported}")
+    listed = presets()
+    widths = [max(len(getattr(p, field)) for p in listed) for field in ("name", "method", "dataset")]
+    for preset in listed:
+        reported = ", ".join(f"{m} {v:.3f}" for m, v in preset.reported.items()) or "none (not in the paper)"
+        click.echo(f"{preset.name:<{widths[0]}}  {preset.method:<{widths[1]}}  {preset.dataset:<{widths[2]}}  paper: {reported}")
         if verbose:
             click.echo(f"    {preset.description}")
             config = preset.config()
