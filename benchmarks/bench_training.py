@@ -5,7 +5,8 @@ synthetic images of the preset's shape, in steps (and images or sequences) per s
 Run: pytest benchmarks/bench_training.py --benchmark-enable (one thread on the CPU). The batch is
 the preset's, except IODINE's and Slot Attention's on the CPU (8 and 16, 2 on CLEVR6: a step at the
 papers' batches takes minutes here).
-The warm-up (3 steps: compilation, for the compiled case) is timed apart, in extra_info.
+The warm-up (3 steps: compilation, for the compiled case) is timed apart, in extra_info, with the
+peak resident memory of a fresh process taking two such steps (`throughput.cpu_peak_rss_mb`).
 Without --benchmark-enable (the test suite) each eager case runs one step on a batch of 2, so the
 benchmark cannot rot without taking long; compiling every preset would take many minutes there, so
 the compiled cases run only when measuring (tests/test_compile.py covers the compiled step).
@@ -18,7 +19,7 @@ import time
 import pytest
 import torch
 
-from groupbench.baselines.throughput import Stepper
+from groupbench.baselines.throughput import Stepper, cpu_peak_rss_mb
 
 CASES = {  # preset: batch on the CPU (None: the preset's)
     "rc-shapes": None,
@@ -59,4 +60,5 @@ def test_training_step(benchmark, name, compiled):
     if benchmark.stats is not None:
         mean = benchmark.stats.stats.mean
         benchmark.extra_info.update(batch=stepper.config.batch_size, compiled=compiled, warmup_s=round(warmup_s, 1),
-                                    steps_per_s=round(1 / mean, 3), images_per_s=round(stepper.config.batch_size / mean, 1))
+                                    steps_per_s=round(1 / mean, 3), images_per_s=round(stepper.config.batch_size / mean, 1),
+                                    peak_rss_mb=cpu_peak_rss_mb(name, batch_size=batch, compile=compiled))

@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from groupbench import protocols
 from groupbench.baselines import nem, presets, rc, runs
 from groupbench.baselines.training import Task, fit, generator, read_metrics
 from groupbench.errors import GroupbenchError
@@ -349,7 +350,7 @@ def test_every_preset_trains_predicts_and_scores(name, tiny, tmp_path):
     chosen = np.take_along_axis(masks, np.expand_dims(labels.astype(np.int64), -3), -3)[..., 0, :, :]
     np.testing.assert_array_equal(chosen, masks.max(-3))  # the labels are their argmax
     results = runs._score(predictions, files[-1], tmp_path / "results.json", preset.conventions)  # as reproduce scores
-    primary = "ami/per-frame" if preset.stages or preset.dataset.startswith("flying") else "ami"
+    primary = "ami/per-frame/skip-first" if preset.stages or preset.dataset.startswith("flying") else "ami"
     assert -1 <= results["metrics"][primary]["mean"] <= 1 and results["images_scored"] == count
     # the paper's conventions: IODINE's and Slot Attention's FG-ARI scores overlap pixels, RC and N-EM leave them out
     assert results["conventions"]["include_overlap"] is (preset.algorithm in SLOT_MODELS)
@@ -401,6 +402,9 @@ def test_train_predict_reproduce_commands(cli, small_file, tmp_path):
     assert result.exit_code == 0, result.output
     entry = json.loads(next((tmp_path / "board" / "entries").glob("*.json")).read_text())
     assert entry["source"]["type"] == "reproduced" and entry["metrics"]["ami"]["seeds"] == 2
+    # scored under the dataset's protocol (its metrics and conventions), next to the paper's number
+    assert {"ami", "ari", "mbo"} <= set(entry["metrics"]) and f"{protocols.get('shapes-v1').name} protocol" in entry["notes"]
+    assert entry["paper_result"]["metric"] == "ami" and entry["paper_result"]["mean"] == presets.get("rc-shapes").reported["ami"]
     assert entry["dataset"]["official"] is False and entry["compute"]["steps"] > 0 and entry["variant"].endswith("[budget: 1 steps (1 epochs)]")
     result = cli("train", "rc-shapez", "--out", str(run))
     assert result.exit_code == 1 and "did you mean 'rc-shapes'" in result.output

@@ -39,8 +39,10 @@ from groupbench.baselines.training import Task, TrainConfig, option, predicted_l
 from groupbench.errors import GroupbenchError
 from groupbench.scoring import Conventions
 
-CONVENTIONS = Conventions(include_background=False, include_overlap=False, average_method="max")
-"""N-EM's scoring: AMI with the max normaliser (sklearn <= 0.19) over the pixels of exactly one object."""
+CONVENTIONS = Conventions(include_background=False, include_overlap=False, average_method="max", frames=("skip-first", "all"))
+"""N-EM's scoring: AMI with the max normaliser (sklearn <= 0.19) over the pixels of exactly one object;
+on sequences per frame over frames 1..T-1 (the frames its steps predict: ``ami/per-frame/skip-first``,
+the headline), and over all frames too, named ``ami/per-frame``."""
 
 
 @dataclass

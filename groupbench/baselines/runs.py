@@ -292,33 +292,37 @@ def predict(
 # reproduce: data, training over seeds, predictions, scores with the paper's conventions, an entry
 
 
-def nem_per_frame_ami(predictions: str | Path, dataset: str | Path, split: str = "test") -> float:
-    """N-EM's sequence score exactly: per-frame AMI over frames 1..T-1 (the frames its steps predict),
-    averaged over frames and then sequences; max normaliser, background and overlap left out."""
-    import h5py
-
-    from groupbench.metrics import adjusted_mutual_info, valid_mask
-
-    scores = []
-    with SplitReader(dataset, split) as reader, h5py.File(predictions, "r") as handle:
-        predicted = handle["labels"]
-        for start in range(0, len(predicted), 500):
-            stop = min(start + 500, len(predicted))
-            true = reader.group["labels"][start:stop].astype(np.int64)[:, 1:]
-            valid = valid_mask(true, reader.group["overlap"][start:stop][:, 1:])
-            pred = predicted[start:stop].astype(np.int64)[:, 1:]
-            flat = lambda a: a.reshape(len(a), a.shape[1], -1)  # noqa: E731
-            scores.append(adjusted_mutual_info(flat(true), flat(pred), flat(valid), average_method="max", sequence_mode="per-frame"))
-    return float(np.concatenate(scores).mean())
-
-
-def _score(predictions: Path, dataset: Path, out: Path, conventions) -> dict[str, Any]:
+def _score(predictions: Path, dataset: Path, out: Path, conventions, split: str = "test", protocol=None) -> dict[str, Any]:
+    """Score ``predictions`` of ``split`` with ``conventions``, or under ``protocol`` (its images,
+    metrics and conventions; a split smaller than the protocol's scored whole); write OUT (JSON)
+    and the per-image table beside it (CSV)."""
+    from groupbench import protocols
     from groupbench.scoring import score_file
 
-    results, table = score_file(predictions, dataset, conventions=conventions)
+    if protocol is None:
+        results, table = score_file(predictions, dataset, split=split, conventions=conventions)
+    else:
+        results, table = protocols.score(predictions, dataset, protocol=protocol, allow_fewer=True)
     _write_json(out, results)
     table.to_csv(out.with_suffix(".csv"), index=False)
     return results
+
+
+def protocol_split(dataset: Path):
+    """(protocol or None, the split to predict): the protocol of the file's configuration and the
+    split that holds its images. None (and ``test``) when the configuration has no protocol or an
+    import holds the protocol's records in no split (then the whole test split is scored)."""
+    from groupbench import protocols
+
+    with SplitReader(dataset, _first_split(dataset)) as reader:
+        meta = reader.meta
+    protocol = protocols.find(meta["dataset"], meta["params"])
+    if protocol is None:
+        return None, "test"
+    try:
+        return protocol, protocol.locate(dataset)[0]
+    except GroupbenchError:
+        return (None, "test") if protocol.first_record is not None else (protocol, protocol.split)
 
 
 def _first(predictions: Path, count: int) -> Path:
@@ -417,7 +421,8 @@ def reproduce(
         stages = preset.stages or (None,)
         datasets = [dataset_file(preset.dataset, {**preset.params, **(s.params if s else {})}, data_dir, echo) for s in stages]
     test_file = Path(test_dataset or datasets[-1])
-    results, summaries, exact = [], [], []
+    protocol, split = protocol_split(test_file)
+    results, summaries = [], []
     whole_split = []
     for index in range(seeds):
         seed = base_seed + index
@@ -425,15 +430,15 @@ def reproduce(
         echo(f"[{preset.name} seed {seed}] training in {run} (resumes what is there)")
         summary = train(preset.name, run, datasets=datasets, changes={**changes, "seed": seed}, progress=progress, echo=echo)
         summaries.append(summary)
-        predictions = predict(run, test_file, run / "test-predictions.h5", k=k, device=changes.get("device", "auto"))
-        full = _score(predictions, test_file, run / "test-results.json", preset.conventions)
+        predictions = predict(run, test_file, run / f"{split}-predictions.h5", split=split, k=k, device=changes.get("device", "auto"))
+        full = _score(predictions, test_file, run / f"{split}-results.json", preset.conventions, split)
         whole_split.append(full)
         scored = full
-        if preset.score_images and preset.score_images < full["dataset"]["images"]:
+        if protocol is not None:  # the dataset's protocol: its images, metrics and conventions
+            scored = _score(predictions, test_file, run / f"{protocol.name}-results.json", None, protocol=protocol)
+        elif preset.score_images and preset.score_images < full["dataset"]["images"]:
             scored = _score(_first(predictions, preset.score_images), test_file, run / f"test-first{preset.score_images}-results.json",
                             preset.conventions)
-        if _is_sequence(test_file):
-            exact.append(nem_per_frame_ami(predictions, test_file))
         results.append(scored)
         shown = ", ".join(f"{name} {m['mean']:.4f}" for name, m in scored["metrics"].items())
         echo(f"[{preset.name} seed {seed}] {scored['images_scored']:,} test images: {shown} "
@@ -453,15 +458,22 @@ def reproduce(
     used = {_dataset_id(Path(d)) for d in datasets}
     if preset.dataset not in used:
         lines.append(f"The preset targets {preset.dataset}; {', '.join(sorted(used))} stood in for it (same task, other data).")
-    if preset.score_images and results[0]["images_skipped"]:
-        mean_full = np.mean([r["metrics"]["ami"]["mean"] for r in whole_split])
-        lines.append(f"Scored as the paper: the first {preset.score_images:,} test images; AMI over the whole "
-                     f"{whole_split[0]['images_scored']:,}-image split: {mean_full:.4f}.")
-    if exact:
-        lines.append(f"N-EM's exact sequence convention (per-frame AMI over frames 1..T-1, the frames a step predicts): "
-                     f"{np.mean(exact):.4f}; ami/per-frame also scores frame 0 with the assignment of step 1.")
+    primary = protocol.primary if protocol is not None else next(iter(preset.reported), "ami")
+    if protocol is not None:
+        lines.append(f"Scored under the {protocol.name} protocol: {protocol.describe()}"
+                     + ("" if results[0]["images_scored"] >= protocol.images else
+                        f"; this split holds {results[0]['images_scored']:,} images only, all scored (not the protocol's count)") + ".")
+    elif preset.score_images and results[0]["images_skipped"]:
+        lines.append(f"Scored as the paper: the first {preset.score_images:,} test images.")
+    if results[0]["images_scored"] < whole_split[0]["images_scored"] and primary in whole_split[0]["metrics"]:
+        mean_full = np.mean([r["metrics"][primary]["mean"] for r in whole_split])
+        lines.append(f"{primary} over the whole {whole_split[0]['images_scored']:,}-image {split} split, with the preset's "
+                     f"conventions: {mean_full:.4f}.")
+    paper_result = None
     if preset.reported and k is None and test_dataset is None:
         lines.append("Paper: " + ", ".join(f"{m} {v:.3f}" for m, v in preset.reported.items()) + ".")
+        metric, value = next(iter(preset.reported.items()))
+        paper_result = {"metric": metric, "mean": value, "std": None, "reference": f"{preset.method}: {preset.paper}"}
     if budget:
         lines.append(f"Budget run, stopped by a budget before early stopping: {budget}.")
     if notes:
@@ -478,7 +490,7 @@ def reproduce(
     }
     entry = entry_from_results(
         results, method=preset.method, variant=variant, kind="baseline", source="reproduced", paper=preset.paper,
-        code=None, unofficial=True, compute=compute, notes=" ".join(lines),
+        code=None, unofficial=True, compute=compute, notes=" ".join(lines), paper_result=paper_result,
     )
     curve = learning_curve(Path(out) / preset.name / f"seed{base_seed}")
     if curve is not None:
@@ -507,8 +519,3 @@ def _describe_data(path: Path) -> str:
 
     label = dataset_label(meta["dataset"], changed_params(meta["dataset"], meta["params"]))
     return f"{label} (seed {meta['seed']}; {sizes})"
-
-
-def _is_sequence(path: Path) -> bool:
-    with SplitReader(path, "test") as reader:
-        return reader.layout.sequence_length is not None

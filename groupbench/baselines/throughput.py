@@ -1,6 +1,7 @@
 """Training throughput of a preset: optimiser steps per second of the training step `fit` takes
 (`training.TrainingStep`: draws, forward and backward, eager or compiled, clipping, update) on
-synthetic images of the preset's shape at a given batch size, and peak GPU memory.
+synthetic images of the preset's shape at a given batch size, and peak memory (GPU: allocated by
+torch; CPU: the peak resident size of a process that takes the steps).
 ``benchmarks/bench_training.py`` and the GPU suite (`groupbench.baselines.suite`) measure with it.
 """
 
@@ -97,3 +98,22 @@ def measure(name: str, *, device: str | torch.device = "auto", compile: bool = F
         "peak_memory_mb": round(torch.cuda.max_memory_allocated(stepper.device) / 2**20, 1) if cuda else None,
         "losses": [round(value, 6) for value in losses],
     }
+
+
+def cpu_peak_rss_mb(name: str, *, batch_size: int | None = None, compile: bool = False, steps: int = 2) -> float:
+    """Peak resident memory (MiB) of a fresh process that builds preset ``name``'s model and takes
+    ``steps`` training steps on the CPU with one thread: what a CPU run of the preset needs (the
+    interpreter and torch included, about 300 MiB of it)."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, resource, torch; torch.set_num_threads(1)\n"
+        "from groupbench.baselines.throughput import Stepper\n"
+        f"stepper = Stepper({name!r}, device='cpu', compile={compile!r}, batch_size={batch_size!r})\n"
+        f"for _ in range({steps}): stepper.step()\n"
+        "print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return round(json.loads(done.stdout.strip().splitlines()[-1]) / 1024, 1)  # ru_maxrss is in KiB on Linux
