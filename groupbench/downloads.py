@@ -26,10 +26,15 @@ def target_folder(out: str | Path | None, kind: str) -> Path:
     return folder
 
 
-def sha256_file(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read 1 MiB at a time."""
+def sha256_file(path: str | Path, progress: bool | None = False) -> str:
+    """SHA-256 of a file's bytes, read 1 MiB at a time; ``progress`` as `groupbench.progress.progress_bar`
+    (the importers hash sources of up to 10.5 GB: minutes, so they show it)."""
+    from groupbench.progress import progress_bar
+
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    size = Path(path).stat().st_size
+    with open(path, "rb") as handle, progress_bar(-(-size // (1 << 20)), f"sha256 {Path(path).name}", "MiB", show=progress) as bar:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+            bar.update(1)
     return digest.hexdigest()

@@ -587,3 +587,13 @@ def test_fetch_reports_http_errors(cli, tmp_path):
         assert result.exit_code == 1 and "HTTP 404" in result.output
     finally:
         server.close()
+
+
+def test_list_describes_the_carving_of_clevr6(cli):
+    """CLEVR6's and CLEVR10's splits are carved by object count, not consecutive records: `list -v` says so."""
+    output = cli("list", "-v").output
+    clevr6 = output[output.index("deepmind/clevr6-v1"):].split("\n")[1]
+    assert "carved by object count" in clevr6 and "before 70,000" in clevr6 and "the first 320" in clevr6
+    assert "consecutive records" not in clevr6
+    tetrominoes = output[output.index("deepmind/tetrominoes-v1"):].split("\n")[1]
+    assert "consecutive records of the source file" in tetrominoes

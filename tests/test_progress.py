@@ -92,3 +92,18 @@ def test_commands_report_progress_in_a_log(cli, monkeypatch, small_file, shards,
     lines = result.stderr.splitlines()
     assert lines and all(line.startswith(f"{desc}: ") for line in lines), result.stderr
     assert f" {unit}/s, ETA " in lines[0] and lines[-1].startswith(f"{desc}: done, ")
+
+
+def test_hashing_a_source_file_reports_progress(monkeypatch, tmp_path, capsys):
+    """The importers hash their source (10.5 GB for CLEVR) before reading it: that pass shows progress too."""
+    import hashlib
+
+    from groupbench.downloads import sha256_file
+
+    monkeypatch.setattr(progress, "LOG_INTERVAL_S", 0.0)
+    source = tmp_path / "clevr.tfrecords"
+    source.write_bytes(bytes(range(256)) * 12_000)  # 3 MiB minus a little: 3 blocks
+    assert sha256_file(source, progress=None) == hashlib.sha256(source.read_bytes()).hexdigest()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("sha256 clevr.tfrecords: 1/3 MiB (33%)") and lines[-1].startswith("sha256 clevr.tfrecords: done, 3 MiB")
+    assert sha256_file(source) == hashlib.sha256(source.read_bytes()).hexdigest() and not capsys.readouterr().err  # quiet by default

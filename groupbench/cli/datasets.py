@@ -38,7 +38,12 @@ def list_datasets(verbose: bool) -> None:
         click.echo(f"{spec.id:<{width}} {h}x{w}x{c}{frames:<11} {spec.objects:>4} objects  {marker}{spec.description}")
         if verbose:
             sizes = ", ".join(f"{name} {n:,}" for name, n in spec.splits.items())
-            if spec.imported:
+            if spec.imported and "evaluation_from" in spec.import_params:  # carved by object count (CLEVR6, CLEVR10)
+                carving = spec.import_params
+                valid = "the rest" if carving["valid"] is None else f"the next {carving['valid']:,}"
+                click.echo(f"    splits: carved by object count: train from the records before {carving['evaluation_from']:,} "
+                           f"that pass the filter; from that record on, test the first {carving['test']:,} that pass, valid {valid}")
+            elif spec.imported:
                 click.echo(f"    splits: {sizes} (consecutive records of the source file)")
                 click.echo(f"    import: {spec.imported_by}")
             else:

@@ -320,7 +320,7 @@ def import_deepmind(
         carving: dict[str, Any] = {"evaluation_from": s.evaluation_from, "test": s.test, "valid": s.valid}
     else:
         carving = {"splits": list(splits)}
-    params = {"source": source.name, "source_sha256": sha256_file(source), **carving, "limit": limit, "factors": factors}
+    params = {"source": source.name, "source_sha256": sha256_file(source, progress), **carving, "limit": limit, "factors": factors}
     writer.attrs = import_attrs(d, params)
     last = int(np.flatnonzero(assigned >= 0)[-1]) + 1
     with writer:

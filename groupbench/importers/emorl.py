@@ -192,7 +192,7 @@ def import_emorl(
             raise GroupbenchError(f"{source}: holds no images")
         params = {
             "source": source.name,
-            "source_sha256": sha256_file(source),
+            "source_sha256": sha256_file(source, progress),
             "copy": "emorl",
             "groups": {GROUPS[g]: g for g in groups},
             "factors": with_factors,

@@ -209,7 +209,7 @@ def import_huggingface(
         raise GroupbenchError(f"{', '.join(map(str, paths))}: hold no rows")
     params = {
         "source": [p.name for p in paths],
-        "source_sha256": [sha256_file(p) for p in paths],
+        "source_sha256": [sha256_file(p, progress) for p in paths],
         "copy": "huggingface eurecom-ds/multi_dsprites",
         "splits": list(splits),
         "limit": limit,
