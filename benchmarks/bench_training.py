@@ -7,8 +7,8 @@ the preset's, except IODINE's and Slot Attention's on the CPU (8 and 16, 2 on CL
 papers' batches takes minutes here).
 The warm-up (3 steps: compilation, for the compiled case) is timed apart, in extra_info, with the
 peak resident memory of a fresh process taking two such steps (`throughput.cpu_peak_rss_mb`).
-Without --benchmark-enable (the test suite) each eager case runs one step on a batch of 2, so the
-benchmark cannot rot without taking long; compiling every preset would take many minutes there, so
+Without --benchmark-enable (the test suite) one eager case per algorithm and image size runs one
+step on a batch of 2, so the benchmark cannot rot without taking long; compiling every preset would take many minutes there, so
 the compiled cases run only when measuring (tests/test_compile.py covers the compiled step).
 """
 
@@ -19,23 +19,29 @@ import time
 import pytest
 import torch
 
+from groupbench.baselines import presets
 from groupbench.baselines.throughput import Stepper, cpu_peak_rss_mb
 
-CASES = {  # preset: batch on the CPU (None: the preset's)
-    "rc-shapes": None,
-    "rc-multi-mnist": None,
-    "nem-shapes": None,
-    "rnn-em-shapes": None,
-    "rnn-em-flying-shapes": None,
-    "rnn-em-flying-mnist": None,
-    "iodine-shapes": 8,
-    "iodine-tetris": 8,
-    "iodine-multi-dsprites": 8,
-    "iodine-clevr6": 2,
-    "slot-attention-tetris": 16,
-    "slot-attention-multi-dsprites": 16,
-    "slot-attention-clevr6": 2,
-}
+CPU_BATCH = {"iodine": 8, "slot_attention": 16}
+"""Batch on the CPU for the algorithms whose paper batch takes minutes a step here (None: the preset's)."""
+LARGE_IMAGE_BATCH = 2
+"""... and for their 128x128 CLEVR6 presets."""
+
+
+def _cpu_batch(preset) -> int | None:
+    if preset.algorithm not in CPU_BATCH:
+        return None
+    return LARGE_IMAGE_BATCH if preset.image_shape[0] >= 128 else CPU_BATCH[preset.algorithm]
+
+
+CASES = {p.name: _cpu_batch(p) for p in presets.presets()}
+"""Every preset: its batch on the CPU (None: the preset's own)."""
+
+SMOKE = {}
+for _preset in presets.presets():  # one preset per algorithm and image shape: the networks the others share
+    SMOKE.setdefault((_preset.algorithm, _preset.image_shape), _preset.name)
+SMOKE_CASES = set(SMOKE.values())
+"""The eager cases the test suite runs (one step, batch 2); measuring runs every case."""
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
@@ -43,6 +49,8 @@ CASES = {  # preset: batch on the CPU (None: the preset's)
 def test_training_step(benchmark, name, compiled):
     if compiled and benchmark.disabled:
         pytest.skip("compiling every preset takes minutes on a CPU: measured with --benchmark-enable only")
+    if benchmark.disabled and name not in SMOKE_CASES:
+        pytest.skip("the same network and image size as another preset's smoke step: measured with --benchmark-enable only")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -106,6 +106,23 @@ class Predictions:
             self.handle.close()
 
 
+def _check_made_for(pred: Predictions, reader: SplitReader, dataset: str | Path, split: str) -> None:
+    """Refuse predictions that `groupbench predict` made for another split or file: their file
+    records the split and its digest (other predictions files carry no such record)."""
+    if pred.handle is None:
+        return
+    attrs = pred.handle.attrs
+    made_split, made_digest = attrs.get("split"), attrs.get("digest")
+    if made_split is None or made_digest is None:
+        return
+    made_split, made_digest = str(made_split), str(made_digest)
+    if made_digest != reader.digest:
+        where = f"split {made_split!r} of {attrs.get('dataset', 'another dataset')}"
+        hint = f"score with --split {made_split}" if made_split != split else "score them against the file they were made from"
+        raise GroupbenchError(f"{pred.path}: predicted for {where} (digest {made_digest[:12]}), not for split {split!r} of "
+                              f"{dataset} (digest {reader.digest[:12]}); {hint}")
+
+
 def open_predictions(path: str | Path, split: str, frame_ndim: int) -> Predictions:
     """Open PRED; ``frame_ndim`` is 2 for images and 3 for sequences (T,H,W)."""
     path = Path(path)
@@ -144,19 +161,22 @@ MASK_CHUNK_BYTES = 1 << 20
 
 @contextmanager
 def predictions_writer(path: str | Path, count: int, frame_shape: tuple[int, ...], *, slots: int | None = None,
-                       dtype: Any = np.uint8, **attrs: Any) -> Iterator[Callable[..., None]]:
+                       dtype: Any = np.uint8, overwrite: bool = True, inputs: tuple[str | Path, ...] = (),
+                       **attrs: Any) -> Iterator[Callable[..., None]]:
     """Stream predictions for ``count`` images of shape ``frame_shape`` ([T,]H,W) into an HDF5 file
     that `score_file` reads; yields ``write(labels, masks=None)`` taking consecutive batches.
 
     labels (B,[T,]H,W) go to ``labels`` (``dtype``); with ``slots`` = K, soft masks (B,[T,]K,H,W) go to
     ``masks`` as float16 as well. ``attrs`` (method, dataset id, split, digest, seed, ...) become file
-    attributes. Written under a temporary name, renamed once all ``count`` predictions are in.
+    attributes. Written under a temporary name, renamed once all ``count`` predictions are in, by the
+    output rule (`writer.check_output`: ``overwrite``, never one of ``inputs``); a full disk ends in
+    one line (`writer.hdf5_output`).
     """
-    from groupbench.writer import atomic_output
+    from groupbench.writer import hdf5_output
 
     frame_shape = tuple(frame_shape)
     mask_shape = (*frame_shape[:-2], slots, *frame_shape[-2:]) if slots else None
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as handle:
+    with hdf5_output(path, overwrite=overwrite, inputs=inputs) as handle:
         labels = handle.create_dataset("labels", (count, *frame_shape), dtype=dtype, compression="gzip", compression_opts=1,
                                        chunks=(max(1, min(count, 256)), *frame_shape) if count else None)
         masks = None
@@ -218,6 +238,10 @@ def _hard_labels(pred: Predictions, rows: np.ndarray, start: int) -> np.ndarray:
     if (rows < 0).any():
         bad = int(np.flatnonzero((rows < 0).reshape(len(rows), -1).any(axis=1))[0])
         raise GroupbenchError(f"{pred.path}: negative label ids (prediction {start + bad}); ids must be >= 0")
+    if (rows >= 2**63).any():  # uint64 (or float) ids that int64 cannot hold: they would wrap to negative numbers
+        bad = int(np.flatnonzero((rows >= 2**63).reshape(len(rows), -1).any(axis=1))[0])
+        raise GroupbenchError(f"{pred.path}: label ids of 2**63 or more (prediction {start + bad}); ids must be below 2**63: "
+                              "renumber them (e.g. np.unique(labels, return_inverse=True))")
     return rows.astype(np.int64)
 
 
@@ -323,6 +347,7 @@ def score_file(
         frame_shape = reader.group["labels"].shape[1:]
         pred = open_predictions(predictions, split, len(frame_shape))
         try:
+            _check_made_for(pred, reader, dataset, split)
             _check_shape(pred, frame_shape)
             n_images, n_pred = len(reader), pred.array.shape[0]
             first, count, pred_offset, warnings = _selection(pred, n_pred, n_images, split, first, count)

@@ -191,9 +191,9 @@ def test_a_run_continued_with_a_larger_budget_keeps_its_history(small_file, tmp_
         staged = dataclasses.replace(config, **budget)
         fit(nem.make_task(staged, dataset), staged, tmp_path / "staged", progress=False)
     validations = lambda run: [(r["epoch"], r["step"]) for r in read_metrics(run) if r["valid_loss"] == r["valid_loss"]]  # noqa: E731
-    assert validations(tmp_path / "whole") == [(0, 9), (1, 18), (2, 27)]
+    assert validations(tmp_path / "whole") == [(1, 9), (2, 18), (3, 27)]  # epochs numbered from 1
     # the stop at step 13 validated what there was; that validation stays, the rest is as uninterrupted
-    assert validations(tmp_path / "staged") == [(0, 9), (1, 13), (1, 18), (2, 27)]
+    assert validations(tmp_path / "staged") == [(1, 9), (2, 13), (2, 18), (3, 27)]
 
 
 def test_a_time_budget_stops_validates_checkpoints_and_resumes(small_file, tmp_path, monkeypatch):
@@ -378,9 +378,9 @@ def test_train_predict_reproduce_commands(cli, small_file, tmp_path):
     run = tmp_path / "run"
     result = cli("train", "rc-shapes", "--dataset", str(dataset), "--device", "cpu", "--max-epochs", "2", "--set", "hidden=50",
                  "--out", str(run))
-    assert result.exit_code == 0 and "max epochs after 2 epochs" in result.output, result.output
+    assert result.exit_code == 0 and "reached max_epochs in epoch 2, after" in result.output, result.output
     rows = read_metrics(run)
-    assert [r["epoch"] for r in rows if r["valid_loss"] == r["valid_loss"]] == [0, 1]
+    assert [r["epoch"] for r in rows if r["valid_loss"] == r["valid_loss"]] == [1, 2]  # epochs are numbered from 1
     result = cli("predict", str(run), "--dataset", str(dataset), "--out", str(tmp_path / "p.h5"), "--device", "cpu", "--soft-masks")
     assert result.exit_code == 0 and (tmp_path / "p.h5").exists()
     with h5py.File(tmp_path / "p.h5") as handle:
@@ -398,7 +398,7 @@ def test_train_predict_reproduce_commands(cli, small_file, tmp_path):
     result = cli("curves", str(tmp_path / "bad"), "--out", str(tmp_path / "c.png"))
     assert result.exit_code == 1 and "not a metrics file" in result.output and not (tmp_path / "c.png").exists()
     result = cli("reproduce", "rc-shapes", "--dataset", str(dataset), "--seeds", "2", "--max-epochs", "1", "--device", "cpu",
-                 "--out", str(tmp_path / "runs"), "--board", str(tmp_path / "board"))
+                 "--out", str(tmp_path / "runs"), "--board", str(tmp_path / "board"), "--create")
     assert result.exit_code == 0, result.output
     entry = json.loads(next((tmp_path / "board" / "entries").glob("*.json")).read_text())
     assert entry["source"]["type"] == "reproduced" and entry["metrics"]["ami"]["seeds"] == 2
@@ -439,3 +439,100 @@ def test_training_step_clips_the_gradient_norm():
     Precision(torch.device("cpu"), amp=False).step((weight * 100.0).sum(), optimizer, clip_norm=5.0)
     # gradient (100, 100, 100) has norm 173.2; clipped to norm 5, one SGD step moves each weight by 5 / sqrt(3)
     assert torch.allclose(weight.detach(), torch.full((3,), 1.0 - 5.0 / 3**0.5), atol=1e-6)
+
+
+# --- one epoch numbering, and the figures of a run -------------------------------------------------
+
+
+def test_epochs_are_numbered_from_1_in_messages_and_files(cli, small_file, tmp_path):
+    """One numbering: "epoch N" in the progress lines and in train's last line is the row epoch N of
+    metrics.csv, summary.json's epoch and best_epoch, and best.pt's epoch (RC stopped mid-epoch 2)."""
+    run = tmp_path / "run"
+    result = cli("train", "rc-shapes", "--dataset", str(small_file("shapes-v1")), "--device", "cpu", "--max-steps", "5",
+                 "--set", "hidden=20", "--set", "batch_size=30", "--set", "threads=1", "--progress", "--out", str(run))
+    assert result.exit_code == 0, result.output
+    summary = json.loads((run / "summary.json").read_text())  # 90 training images, 3 steps per epoch
+    assert (summary["epochs"], summary["epoch"], summary["steps"]) == (1, 2, 5)
+    assert [(r["epoch"], r["step"]) for r in read_metrics(run) if r["valid_loss"] == r["valid_loss"]] == [(1, 3), (2, 5)]
+    assert "epoch 1 step 3: valid loss" in result.output and "epoch 2 step 5: valid loss" in result.output
+    assert "epoch 0" not in result.output and "after 0 epochs" not in result.output
+    best = summary["best_epoch"]
+    assert best in (1, 2) and torch.load(run / "best.pt", weights_only=False)["epoch"] == best
+    assert "rc-shapes: reached max_steps in epoch 2, after 5 steps (1.67 epochs of training)" in result.output
+    assert f"best validation loss {summary['best_valid_loss']:.5g} in epoch {best} -> {run}/" in result.output
+
+
+def _captured_figures(monkeypatch) -> list:
+    """The matplotlib figures the figures module would save, kept instead of written."""
+    from groupbench.baselines import figures
+
+    saved = []
+    monkeypatch.setattr(figures, "_save", lambda figure, out: saved.append(figure) or out)
+    return saved
+
+
+def test_learning_curves_mark_best_pt_and_name_images_or_sequences(small_file, tmp_path, monkeypatch):
+    """training.png: a star and a line at the validation best.pt keeps, labelled with its epoch; RC's
+    validation AMI in a second panel; the axes say images for still images, sequences for sequences."""
+    import shutil
+
+    from groupbench.baselines.figures import plot_learning_curves
+
+    run = tmp_path / "run"
+    changes = dict(hidden=20, batch_size=30, max_epochs=4, metric_images=8, device="cpu", threads=1)
+    summary = runs.train("rc-shapes", run, datasets=[small_file("shapes-v1")], changes=changes, progress=False, echo=lambda *_: None)
+    rows = read_metrics(run)
+    validations = [r for r in rows if r["valid_loss"] == r["valid_loss"]]
+    assert len(validations) == 4 and all(-1 <= r["valid_ami"] <= 1 for r in validations)  # RC logs a validation score (NaN fails)
+    best = next(r for r in validations if r["epoch"] == summary["best_epoch"])
+    saved = _captured_figures(monkeypatch)
+    plot_learning_curves({"rc": run}, tmp_path / "t.png")
+    loss, ami = saved[-1].axes
+    assert (loss.get_xlabel(), loss.get_ylabel(), ami.get_ylabel()) == ("training images seen", "loss per image", "validation AMI (max)")
+    marked = [line for line in loss.get_lines() if line.get_label().startswith("rc: best.pt")]
+    assert len(marked) == 1 and marked[0].get_label() == (
+        f"rc: best.pt, epoch {summary['best_epoch']} (lowest validation loss, {best['valid_loss']:.4g})")
+    assert list(marked[0].get_xdata()) == [best["images_seen"]]
+    assert f"at best.pt's epoch {summary['best_epoch']}" in " ".join(line.get_label() for line in ami.get_lines())
+    sequences = tmp_path / "sequences"
+    shutil.copytree(run, sequences)
+    record = json.loads((sequences / "config.json").read_text())
+    (sequences / "config.json").write_text(json.dumps({**record, "image_shape": [4, *record["image_shape"]]}))
+    plot_learning_curves({"rc": sequences}, tmp_path / "s.png")
+    assert (saved[-1].axes[0].get_xlabel(), saved[-1].axes[0].get_ylabel()) == ("training sequences seen", "loss per sequence")
+
+
+def test_the_decomposition_figure_shows_ground_truth_scores_and_masked_slots(small_file, tmp_path, monkeypatch):
+    """decomposition.png: a ground-truth column (the same validation images' labels), each row's FG-ARI
+    under the preset's conventions, and each slot's RGB times its mask over white."""
+    from groupbench.baselines.figures import colorize
+    from groupbench.data import SplitReader
+    from groupbench.metrics import adjusted_rand_index, valid_mask
+
+    dataset, run = small_file("tetris-v1"), tmp_path / "run"
+    changes = dict(max_steps=1, batch_size=2, valid_size=2, metric_images=2, device="cpu", threads=1)
+    summary = runs.train("slot-attention-tetris", run, datasets=[dataset], changes=changes, progress=False, echo=lambda *_: None)
+    assert (summary["epochs"], summary["epoch"], summary["best_epoch"]) == (0, 1, 1)  # stopped in epoch 1, best.pt from it
+    saved, parts = _captured_figures(monkeypatch), []
+    module = presets.algorithm("slot_attention")
+    decompose = module.decompose
+    monkeypatch.setattr(module, "decompose", lambda *args: parts.append(decompose(*args)) or parts[-1])
+    runs.write_figures(run, dataset)
+    figure, (made,) = saved[-1], parts
+    with SplitReader(dataset, "valid") as reader:
+        labels, overlap = reader.group["labels"][: runs.FIGURE_IMAGES].astype(np.int64), reader.group["overlap"][: runs.FIGURE_IMAGES]
+    k = presets.get("slot-attention-tetris").config().k
+    axes = np.array(figure.axes).reshape(runs.FIGURE_IMAGES, 4 + k)
+    assert [a.get_title() for a in axes[0]] == ["image", "ground truth", "reconstruction", "predicted\n(mask argmax)",
+                                                *(f"slot {j + 1}\nRGB × mask" for j in range(k))]
+    assert "best.pt weights (epoch 1)" in figure._suptitle.get_text() and "per-image FG-ARI" in figure._suptitle.get_text()
+    scored = valid_mask(labels, overlap, include_background=False, include_overlap=True)
+    flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
+    ari = adjusted_rand_index(flat(labels), flat(made["masks"].argmax(1)), flat(scored))
+    for row in range(runs.FIGURE_IMAGES):
+        assert axes[row, 0].get_ylabel() == f"#{row}\nFG-ARI {ari[row]:.2f}"
+        np.testing.assert_allclose(axes[row, 1].images[0].get_array(), colorize(labels[row], overlap[row]) / 255.0)
+        masks, rgb = made["masks"][row], made["slots"][row]
+        for j in range(k):
+            expected = np.clip(masks[j, ..., None] * rgb[j] + (1 - masks[j, ..., None]), 0, 1)
+            np.testing.assert_allclose(axes[row, 4 + j].images[0].get_array(), expected, atol=1e-6)

@@ -455,9 +455,10 @@ def test_score_and_submit_imported_data(cli, official, tmp_path):
     results = json.loads((tmp_path / "r.json").read_text())
     assert results["dataset"]["id"] == "deepmind/tetrominoes-v1" and results["metrics"]["ari"]["mean"] == 1.0
     board = tmp_path / "board"
-    refused = cli("leaderboard", "submit", str(tmp_path / "r.json"), "--method", "oracle", "--board", str(board))
+    refused = cli("leaderboard", "submit", str(tmp_path / "r.json"), "--method", "oracle", "--board", str(board), "--create")
     assert refused.exit_code == 1 and "--unofficial" in refused.output
-    result = cli("leaderboard", "submit", str(tmp_path / "r.json"), "--method", "oracle", "--unofficial", "--board", str(board))
+    result = cli("leaderboard", "submit", str(tmp_path / "r.json"), "--method", "oracle", "--unofficial", "--board", str(board),
+                 "--create")
     assert result.exit_code == 0, result.output
     assert cli("leaderboard", "render", "--board", str(board)).exit_code == 0
     readme = (board / "README.md").read_text()

@@ -84,7 +84,7 @@ def test_the_entries_are_valid_and_carry_their_budget(suite_run, cli, tmp_path):
         ari = next(metric for key, metric in entry["metrics"].items() if key.split("/")[0] == "ari")  # sequences: ari/per-frame
         assert ari["conventions"]["include_overlap"] is name.startswith("iodine")  # each paper's conventions
         assert (Path(run["run"]) / "training.png").exists()
-    result = cli("leaderboard", "submit", *map(str, paths), "--board", str(tmp_path / "board"))
+    result = cli("leaderboard", "submit", *map(str, paths), "--board", str(tmp_path / "board"), "--create")
     assert result.exit_code == 0, result.output
     assert len(Board(tmp_path / "board").entries()) == len(paths)
 

@@ -137,7 +137,7 @@ def test_concurrent_submissions_lose_nothing(seed_results, tmp_path):
 
 
 def test_load_ranks_and_renders(seed_results, tmp_path):
-    board = Board(tmp_path / "board")
+    board = Board(tmp_path / "board", reported=False)  # this board's entries only, not the papers' shipped numbers
     for i, results in enumerate(seed_results):
         board.add(entry_from_results([results], method=f"Noise {i}", variant=f"p={0.1 * (i + 1):.1f}"))
     reported = json.loads(json.dumps(board.entries()[0][1]))
@@ -145,7 +145,7 @@ def test_load_ranks_and_renders(seed_results, tmp_path):
     reported["dataset"].update(digest=None, images=None)
     reported["metrics"] = {"ari": {**reported["metrics"]["ari"], "mean": 0.99, "values": None, "std": 0.004, "seeds": 5}}
     board.add(reported)
-    frame = load(tmp_path / "board")
+    frame = load(board)
     assert len(frame) == 3 * 7 + 1 and set(frame["metric"]) == {"ami", "ari", "mbo", "miou-objects", "miou-segments", "msc", "sc"}
     assert frame.loc[frame["method"] == "Paper", "reference"].item() == "A paper, Table 1"
     assert frame.loc[frame["method"] == "Paper", "differences"].item() == "image count unknown; no ami score"
@@ -165,7 +165,7 @@ def test_load_ranks_and_renders(seed_results, tmp_path):
 def test_submit_command_scores_predictions(official_shapes, tmp_path):
     path, predictions = official_shapes
     args = [sys.executable, "-m", "groupbench", "leaderboard", "submit", str(predictions[0]), str(predictions[1]),
-            "--dataset", str(path), "--method", "Noise", "--board", str(tmp_path / "b")]
+            "--dataset", str(path), "--method", "Noise", "--board", str(tmp_path / "b"), "--create"]
     result = subprocess.run(args, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "added" in result.stdout and "unofficial" not in result.stdout
@@ -181,7 +181,7 @@ def test_submit_command_scores_predictions(official_shapes, tmp_path):
 def test_submit_refuses_predictions_without_a_dataset(tmp_path):
     np.save(tmp_path / "p.npy", np.zeros((3, 28, 28), np.int64))
     result = subprocess.run([sys.executable, "-m", "groupbench", "leaderboard", "submit", str(tmp_path / "p.npy"),
-                             "--method", "X", "--board", str(tmp_path / "b")], capture_output=True, text=True)
+                             "--method", "X", "--board", str(tmp_path / "b"), "--create"], capture_output=True, text=True)
     assert result.returncode == 1 and "pass --dataset" in result.stderr
 
 
@@ -211,7 +211,11 @@ def test_the_committed_board_never_ranks_unlike_with_unlike():
     for row in by_label["multi-dsprites-v1"].ranked:
         assert row.metric("ari")["conventions"]["include_overlap"] is True and row.entry["dataset"]["images"] == 320
     ranked = {r.entry["method"] for r in by_label["deepmind/multi-dsprites-colored-on-grayscale-v1"].ranked}
-    assert ranked == {"IODINE", "MONet"}
+    assert ranked == {"IODINE", "MONet", "Slot Attention", "EfficientMORL"}
+    # CLEVR6 at 128x128 ranks IODINE, MONet and Slot Attention; EfficientMORL's 96x96 CLEVR6 is shown apart
+    clevr6 = by_label["deepmind/clevr6-v1"]
+    assert {r.entry["method"] for r in clevr6.ranked} == {"IODINE", "MONet", "Slot Attention"}
+    assert [r.entry["method"] for g in clevr6.apart for r in g.rows] == ["EfficientMORL"]
     apart = {g.differences: [r.entry["method"] for r in g.rows] for g in by_label["shapes-v1"].apart}
     assert apart[("1,000 images (protocol: 10,000)",)] == ["RC"] * 4  # RC's protocol is not N-EM's
     assert apart[("320 images (protocol: 10,000)", "no ami score")] == ["IODINE", "R-NEM"]
@@ -227,6 +231,7 @@ def test_reproductions_show_their_difference_from_the_paper_and_their_budget():
         delta, target = row.paper_difference()
         assert float(delta) == pytest.approx(row.metric(paper["metric"])["mean"] - paper["mean"], abs=5e-4)
         assert paper["reference"] in target
+        assert any(paper["reference"] in line for line in row.notes)  # shown with its names' capitals
     budgeted = [r for r in rows if (r.entry.get("compute") or {}).get("budget")]
     assert len(budgeted) == 4 and all(r.budget and "[budget" not in r.entry["variant"] for r in budgeted)
     text = (REPOSITORY_BOARD / "README.md").read_text()
@@ -272,10 +277,10 @@ def test_submit_records_the_paper_result(official_shapes, tmp_path, cli):
     results.write_text(json.dumps(score_file(predictions[0], path, metrics=("ami",))[0]))
     board = tmp_path / "b"
     bad = cli("leaderboard", "submit", str(results), "--method", "X", "--paper-result", "ami=high", "--paper-reference", "P",
-              "--board", str(board))
+              "--board", str(board), "--create")
     assert bad.exit_code == 1 and "--paper-result takes METRIC=MEAN" in bad.output
     good = cli("leaderboard", "submit", str(results), "--method", "X", "--source", "reproduced", "--budget", "2 epochs",
-               "--paper-result", "ami=0.9+-0.01", "--paper-reference", "A paper, Table 2", "--board", str(board))
+               "--paper-result", "ami=0.9+-0.01", "--paper-reference", "A paper, Table 2", "--board", str(board), "--create")
     assert good.exit_code == 0, good.output
     entry = Board(board).entries()[0][1]
     assert entry["paper_result"] == {"metric": "ami", "mean": 0.9, "std": 0.01, "reference": "A paper, Table 2"}
@@ -287,3 +292,194 @@ def test_protocols_command_lists_every_configuration(cli):
     assert result.exit_code == 0
     assert "multi-dsprites-v1: fg-ari-320: the first 320 test images; ranked by ari; pixels fg-visible" in result.output
     assert len(result.output.strip().splitlines()) == len(protocols.PROTOCOLS)
+
+
+# --- results files: schema, self-consistency, repeats; the board folder; paper results; imported data ----------------
+
+
+@pytest.fixture(scope="module")
+def noisy_results(tmp_path_factory, small_file):
+    """Results of noisy predictions for the small shapes-v1 test split, scored under its protocol's
+    conventions (all 200 images: a protocol record and a headline), and the predictions file."""
+    folder = tmp_path_factory.mktemp("noisy")
+    path = small_file("shapes-v1")
+    with SplitReader(path, "test") as reader:
+        labels = reader.group["labels"][:].astype(np.int64)
+    rng = np.random.default_rng(0)
+    flip = rng.random(labels.shape) < 0.3
+    labels[flip] = rng.integers(0, 4, int(flip.sum()))
+    np.save(folder / "noisy.npy", labels)
+    results = protocols.score(folder / "noisy.npy", path, allow_fewer=True)[0]
+    return json.loads(json.dumps(results)), folder / "noisy.npy", path
+
+
+def _write(folder: Path, results, name: str = "r.json") -> Path:
+    path = folder / name
+    path.write_text(json.dumps(results))
+    return path
+
+
+MALFORMED = [
+    ("del r['dataset']['id']", "'dataset.id' is missing"),
+    ("del r['dataset']['digest']", "'dataset.digest' is missing"),
+    ("del r['predictions']", "'predictions' is missing"),
+    ("del r['metrics']['ami']['mean']", "'metrics.ami.mean' is missing"),
+    ("del r['images_scored']", "'images_scored' is missing"),
+    ("r['metrics']['ami']['mean'] = 'high'", "'metrics.ami.mean' must be a number, not \"high\""),
+    ("r['dataset'] = [1, 2]", "'dataset' must be an object, not [1, 2]"),
+    ("r['metrics'] = [1]", "'metrics' must be an object, not [1]"),
+    ("r['conventions'] = 'x'", "'conventions' must be an object, not \"x\""),
+    ("r['metrics'] = {}", "'metrics' must not be empty"),
+    ("r['metrics']['fg-ari'] = {'mean': 0.5}", "'metrics' holds an unknown score name 'fg-ari'"),
+    ("r['conventions']['degenerate'] = 'zero'", "'conventions.degenerate' must be one of 'one', 'nan', not \"zero\""),
+    ("r['dataset']['digest'] = 'abc'", "'dataset.digest' must match ^[0-9a-f]{64}$, not \"abc\""),
+    ("r['images_scored'] = 0", "'images_scored' must be at least 1, not 0"),
+    ("r['protocol'] = 'nem-10000'", "'protocol' must be an object or null, not \"nem-10000\""),
+    ("r = [r]", "its top level must be an object, not [{"),
+]
+
+
+@pytest.mark.parametrize("jsonschema_installed", [True, False])
+@pytest.mark.parametrize("edit,problem", MALFORMED)
+def test_malformed_results_are_refused_in_one_line(noisy_results, tmp_path, cli, refused, monkeypatch, edit, problem,
+                                                    jsonschema_installed):
+    """Checked against results.schema.json, by jsonschema or (without it) by groupbench's own reading."""
+    if not jsonschema_installed:
+        monkeypatch.setitem(sys.modules, "jsonschema", None)  # `import jsonschema` raises ImportError
+    scope = {"r": copy.deepcopy(noisy_results[0])}
+    exec(edit, scope)
+    results = _write(tmp_path, scope["r"])
+    board = tmp_path / "board"
+    (board / "entries").mkdir(parents=True)
+    result = cli("leaderboard", "submit", str(results), "--method", "X", "--unofficial", "--board", str(board))
+    refused(result, f"{results}: not a groupbench results file: {problem}")
+    assert list(board.rglob("*")) == [board / "entries"]  # the board is untouched
+
+
+def test_old_results_files_still_submit(noisy_results, tmp_path, cli, monkeypatch):
+    """A results file written before protocols: no protocol or headline, no degenerate, frames,
+    background_in_segments or pixels conventions, no first image, parameters or undefined counts."""
+    from groupbench.leaderboard.submit import validate_results
+
+    old = copy.deepcopy(noisy_results[0])
+    for key in ("protocol", "headline", "first_image"):
+        del old[key]
+    del old["dataset"]["params"]
+    for key in ("degenerate", "frames", "background_in_segments", "pixels", "pixels_description", "undefined", "metrics"):
+        old["conventions"].pop(key, None)
+    old["metrics"] = {name: {k: v for k, v in m.items() if k != "undefined"} for name, m in old["metrics"].items() if name in ("ari", "ami")}
+    results = _write(tmp_path, old)
+    result = cli("leaderboard", "submit", str(results), "--method", "Old", "--unofficial", "--board", str(tmp_path / "b"), "--create")
+    assert result.exit_code == 0, result.output
+    ((_, entry),) = Board(tmp_path / "b").entries()
+    assert entry["metrics"]["ami"]["conventions"]["degenerate"] == "one" and "protocol" not in entry
+    monkeypatch.setitem(sys.modules, "jsonschema", None)
+    validate_results(old)  # without jsonschema too
+
+
+INCONSISTENT = [
+    ("r['metrics']['ami']['mean'] = 0.99", "metrics.ami mean 0.9900 lies outside its recorded 95% interval"),
+    ("r['metrics']['ami'].update(mean=0.999, ci95=[0.998, 1.0]); r['headline'].update(mean=0.999)",
+     "metrics.ami std 0.0738 is impossible for a mean of 0.9990 over scores in [-1, 1]"),  # the per-image scores' spread is impossible for that mean
+    ("r['metrics']['ami'].update(mean=0.42, ci95=[0.41, 0.43])", "the headline ami mean 0.4051 is not metrics.ami mean 0.4200"),
+    ("r['metrics']['ari']['sem'] *= 2", "metrics.ari sem"),
+    ("r['metrics']['ari']['n'] = 150", "metrics.ari has n 150 and 0 undefined, not the 200 images scored"),
+    ("r['metrics']['ari']['ci95'] = r['metrics']['ari']['ci95'][::-1]", "metrics.ari has a reversed 95% interval"),
+    ("r['images_scored'] = 300", "images 0..299 scored, but the split holds 200"),
+]
+
+
+@pytest.mark.parametrize("edit,problem", INCONSISTENT)
+def test_results_that_disagree_with_themselves_are_refused(noisy_results, tmp_path, cli, refused, edit, problem):
+    """An AMI edited to 0.99 (same predictions digest) is refused: the mean, its interval, std, sem, n
+    and the headline of a results file agree, as 'groupbench score' writes them."""
+    scope = {"r": copy.deepcopy(noisy_results[0])}
+    assert scope["r"]["metrics"]["ami"]["mean"] == pytest.approx(0.4051, abs=1e-4)
+    exec(edit, scope)
+    results = _write(tmp_path, scope["r"])
+    result = cli("leaderboard", "submit", str(results), "--method", "X", "--unofficial", "--board", str(tmp_path / "b"), "--create")
+    refused(result, f"{results}: not self-consistent: {problem}")
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(GroupbenchError, match="not self-consistent"):
+        entry_from_results([scope["r"]], method="X", unofficial=True)
+
+
+def test_given_predictions_the_scores_are_recomputed(official_shapes, seed_results, tmp_path, cli):
+    """Numbers edited consistently cannot be told from the file alone; the predictions settle them:
+    submitted with --dataset they are scored, and an entry is rescored from them (digests checked)."""
+    path, predictions = official_shapes
+    edited = copy.deepcopy(seed_results[0])
+    truth = edited["metrics"]["ami"]["mean"]
+    edited["metrics"]["ami"]["mean"] += 0.01
+    edited["metrics"]["ami"]["ci95"] = [v + 0.01 for v in edited["metrics"]["ami"]["ci95"]]
+    entry = entry_from_results([edited], method="Edited")
+    rescored = rescore_entry(entry, [str(predictions[0])], str(path))
+    assert rescored["metrics"]["ami"]["mean"] == pytest.approx(truth) and f"ami {truth + 0.01:.4f}" in rescored["notes"]
+    result = cli("leaderboard", "submit", str(predictions[0]), "--dataset", str(path), "--method", "Scored",
+                 "--board", str(tmp_path / "b"), "--create")
+    assert result.exit_code == 0, result.output
+    assert Board(tmp_path / "b").entries()[0][1]["metrics"]["ami"]["mean"] == pytest.approx(truth)
+
+
+def test_the_same_results_twice_are_not_two_seeds(noisy_results, tmp_path, cli, refused, monkeypatch):
+    results, predictions, dataset = noisy_results
+    first = _write(tmp_path, results)
+    args = ["--method", "X", "--unofficial", "--board", str(tmp_path / "b"), "--create"]
+    refused(cli("leaderboard", "submit", str(first), str(first), *args), f"{first} is given twice; each file is one training seed")
+    monkeypatch.chdir(tmp_path)
+    refused(cli("leaderboard", "submit", str(first), "r.json", *args), f"r.json is {first} again")
+    copied = _write(tmp_path, results, "copy.json")  # another file, the same predictions
+    refused(cli("leaderboard", "submit", str(first), str(copied), *args),
+            f"{copied}: the same predictions as {first} (digest {results['predictions']['digest'][:12]})")
+    refused(cli("leaderboard", "submit", str(predictions), str(predictions), "--dataset", str(dataset), *args), "is given twice")
+    with pytest.raises(GroupbenchError, match="results 1 and 2 are of the same predictions"):
+        entry_from_results([results, copy.deepcopy(results)], method="X", unofficial=True)
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_misspelt_board_is_refused_unless_created(noisy_results, tmp_path, cli, refused, monkeypatch):
+    results = _write(tmp_path, noisy_results[0])
+    monkeypatch.chdir(tmp_path)
+    message = "board 'bord': no such leaderboard folder; pass --create to start a new one"
+    submit = ["leaderboard", "submit", str(results), "--method", "X", "--unofficial", "--board", "bord"]
+    refused(cli(*submit), message)
+    refused(cli("leaderboard", "render", "--board", "bord"), message)
+    refused(cli("reproduce", "rc-shapes", "--board", "bord"), message)  # before any data, training or scoring
+    refused(cli("leaderboard", "render"), "board 'leaderboard': no such leaderboard folder")  # the default too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+    assert cli(*submit, "--create").exit_code == 0 and len(Board("bord").entries()) == 1
+    assert cli("leaderboard", "render", "--board", "bord").exit_code == 0 and (tmp_path / "bord" / "index.html").exists()
+    assert cli("leaderboard", "render", "--board", "new", "--create").exit_code == 0 and (tmp_path / "new" / "README.md").exists()
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("=0.5", "the metric name is missing"),
+    (" =0.5", "the metric name is missing"),
+    ("fg-ari=0.5", "--paper-result: unknown metric 'fg-ari'"),
+    ("ami=nan", "the mean must be a score between -1 and 1"),
+    ("ami=1.5", "the mean must be a score between -1 and 1"),
+    ("ami=0.9+--0.1", "the std must be a number of at least 0"),
+])
+def test_a_paper_result_needs_a_metric_and_a_score(noisy_results, tmp_path, cli, refused, text, problem):
+    results = _write(tmp_path, noisy_results[0])
+    refused(cli("leaderboard", "submit", str(results), "--method", "X", "--unofficial", "--paper-result", text,
+                "--paper-reference", "t", "--board", str(tmp_path / "b"), "--create"), problem)
+    assert not (tmp_path / "b").exists()
+
+
+def test_imported_data_get_import_advice_and_no_import_options_in_labels(noisy_results, tmp_path, cli, refused):
+    """A score on an imported DeepMind file: the advice names 'groupbench import', never 'generate',
+    and the dataset label holds no source file, SHA-256 or splits."""
+    imported = copy.deepcopy(noisy_results[0])
+    del imported["protocol"], imported["headline"]
+    imported["dataset"].update(id="deepmind/tetrominoes-v1", params={
+        "source": "tetrominoes_train.tfrecords", "source_sha256": "ab" * 32, "splits": [3, 3, 7], "limit": None, "factors": True})
+    results = _write(tmp_path, imported)
+    board = tmp_path / "b"
+    result = cli("leaderboard", "submit", str(results), "--method", "oracle", "--board", str(board), "--create")
+    refused(result, "deepmind/tetrominoes-v1 split 'test' is not the official data (no standard digest is registered yet for "
+                    "data imported with 'groupbench import'); pass --unofficial")
+    assert "generate" not in result.stderr and "ab" * 32 not in result.stderr and "splits" not in result.stderr
+    assert cli("leaderboard", "submit", str(results), "--method", "oracle", "--unofficial", "--board", str(board),
+               "--create").exit_code == 0
+    assert set(load(Board(board, reported=False))["dataset"]) == {"deepmind/tetrominoes-v1"}

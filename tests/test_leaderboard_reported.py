@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from groupbench.leaderboard.board import SCHEMA_VERSION, entry_filename
+from groupbench.leaderboard.board import SCHEMA_VERSION, entry_filename, reported_entry_files
 from groupbench.leaderboard.submit import dataset_label
 
 REPO = Path(__file__).resolve().parents[1]
-ENTRIES = REPO / "leaderboard" / "entries"
+ENTRIES = REPO / "groupbench" / "leaderboard" / "reported"
+"""The papers' numbers ship with the package; the repository's board (leaderboard/entries) holds the rest."""
 
 SHARED_CANDIDATES = tuple(Path(p) for p in filter(None, [os.environ.get("GROUPBENCH_SOURCES")])) + (REPO.parent / "shared",)
 """Where the source texts (papers/, reference/) may be found: $GROUPBENCH_SOURCES, else beside the checkout."""
@@ -161,6 +162,15 @@ def _source(entry: dict) -> dict:
 
 def test_entries_exist():
     assert ENTRIES.is_dir() and any(ENTRIES.glob("*.json")), f"no entries in {ENTRIES}"
+
+
+def test_the_papers_numbers_ship_with_the_package_and_only_there():
+    """Every board shows them (`Board.entries(reported=True)`), wherever it is: they are package data,
+    and the repository's board holds only reproduced and submitted entries."""
+    assert [p.name for p in reported_entry_files()] == sorted(p.name for p in ENTRIES.glob("*.json"))
+    board = REPO / "leaderboard" / "entries"
+    assert not [p.name for p in board.glob("*.json") if json.loads(p.read_text())["source"]["type"] == "reported"]
+    assert all(json.loads(p.read_text())["source"]["type"] == "reported" for p in ENTRIES.glob("*.json"))
 
 
 @pytest.mark.parametrize("path", sorted(ENTRIES.glob("*.json")), ids=lambda p: p.name)

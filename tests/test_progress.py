@@ -107,3 +107,34 @@ def test_hashing_a_source_file_reports_progress(monkeypatch, tmp_path, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("sha256 clevr.tfrecords: 1/3 MiB (33%)") and lines[-1].startswith("sha256 clevr.tfrecords: done, 3 MiB")
     assert sha256_file(source) == hashlib.sha256(source.read_bytes()).hexdigest() and not capsys.readouterr().err  # quiet by default
+
+
+def test_train_reports_progress_and_validations_in_a_log(cli, monkeypatch, small_file, tmp_path):
+    """`train` into a log file used to print nothing for minutes: now step counts with rate and ETA
+    (to the step budget), each validation, and the end."""
+    monkeypatch.setattr(progress, "LOG_INTERVAL_S", 0.0)
+    out = tmp_path / "run"
+    result = cli("train", "rc-shapes", "--dataset", str(small_file("shapes-v1")), "--out", str(out), "--device", "cpu",
+                 "--max-steps", "6", "--set", "hidden=20", "--set", "batch_size=10", "--set", "metric_images=0")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    steps = [line for line in lines if line.startswith("train run: ")]
+    assert steps and " step/s, ETA " in steps[0] and "/6 step (" in steps[0] and steps[-1].startswith("train run: done, 6 step")
+    assert any(line.startswith("epoch 1 step 6: valid loss ") for line in lines), lines
+
+
+def test_ctrl_c_on_train_says_how_to_resume(cli, monkeypatch, small_file, tmp_path):
+    from groupbench.baselines import runs
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "train", interrupted)
+    args = ["train", "rc-shapes", "--dataset", str(small_file("shapes-v1")), "--out", str(tmp_path / "run"), "--device", "cpu"]
+    result = cli(*args)
+    assert result.exit_code == 130 and "interrupted: no checkpoint was taken yet; run the same command again" in result.stderr
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"")
+    result = cli(*args)
+    assert result.exit_code == 130 and "checkpoint.pt holds the last checkpoint" in result.stderr
+    assert "run the same command again to resume from it" in result.stderr

@@ -293,3 +293,91 @@ def test_old_results_files_still_read():
            "aggregation": "mean over images of per-image scores"}
     conventions = Conventions.from_dict(old)
     assert conventions == Conventions() and conventions.frames == ("all",)
+
+
+def test_predictions_made_for_another_split_or_file_are_refused(small_file, tmp_path, cli, refused):
+    """`groupbench predict` records the split and its digest: scoring them against another split (or
+    another file) would compare unrelated images, so it is refused in one line with the way out."""
+    from groupbench.scoring import write_predictions
+
+    dataset = small_file("shapes-v1")
+    with SplitReader(dataset, "test") as reader:
+        labels, digest = reader.group["labels"][:], reader.digest
+    path = write_predictions(tmp_path / "p.h5", labels, dataset="shapes-v1", split="test", digest=digest)
+    assert score_file(path, dataset, split="test", metrics=("ari",))[0]["metrics"]["ari"]["mean"] == pytest.approx(1.0)
+    with pytest.raises(GroupbenchError, match="predicted for split 'test' of shapes-v1 .*; score with --split test"):
+        score_file(path, dataset, split="valid", metrics=("ari",))
+    from groupbench.generation import generate
+
+    other = generate("shapes-v1", tmp_path / "other.h5", sizes={"train": 10, "valid": 10, "test": len(labels)}, seed=5, progress=False)
+    with pytest.raises(GroupbenchError, match="score them against the file they were made from"):
+        score_file(path, other, split="test", metrics=("ari",))
+    refused(cli("score", str(path), "--dataset", str(dataset), "--split", "valid"), "predicted for split 'test'")
+
+
+def test_score_explains_degenerate_images_and_their_policy(noisy_predictions):
+    """The degenerate count is a sentence (what such an image is, and how the policy scored it), not a raw dict."""
+    path, _, _, folder = noisy_predictions
+    expected = score_file(folder / "p.npy", path, metrics=("ari",))[0]["degenerate_images"]["images"]
+    for policy, how in (("one", "scored 1.0 when it is (0/0), as scikit-learn (--degenerate one)"),
+                        ("nan", "scored NaN when it is (0/0: left out of the means, counted under 'undef.'), as DeepMind")):
+        result = _cli(str(folder / "p.npy"), "--dataset", str(path), "--metrics", "ari", "--degenerate", policy)
+        assert result.returncode == 0, result.stderr
+        line = next(line for line in result.stdout.splitlines() if line.startswith("degenerate"))
+        assert line.startswith(f"degenerate images: {expected:,} of 200 (ground truth trivial on the scored pixels") and how in line
+        assert "{" not in result.stdout
+
+
+def test_scoring_part_of_a_split_warns_first_on_stderr(noisy_predictions, tmp_path):
+    """150 predictions for 200 images: the warning comes before any number, on stderr, and says what it means."""
+    path, _, labels, _ = noisy_predictions
+    np.save(tmp_path / "part.npy", labels[:150])
+    args = [sys.executable, "-m", "groupbench", "score", str(tmp_path / "part.npy"), "--dataset", str(path), "--metrics", "ari"]
+    result = subprocess.run(args, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == ("warning: only 150 of the 200 images of split 'test' are scored (75.0%; PRED holds "
+                                             "150 predictions): the scores below are not the split's and are not comparable "
+                                             "with scores of the whole split")
+    assert "warning" not in result.stdout
+    merged = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout.splitlines()
+    assert merged[0].startswith("warning: only 150 of the 200 images") and merged[1].startswith("warning: 150 predictions")
+    assert merged.index(next(line for line in merged if line.startswith("metric"))) > 1
+    np.save(tmp_path / "all.npy", labels)
+    assert "warning" not in _cli(str(tmp_path / "all.npy"), "--dataset", str(path), "--metrics", "ari").stderr
+
+
+def test_uint64_ids_beyond_int64_are_refused_naming_the_file(noisy_predictions, tmp_path):
+    """uint64 ids near 2**64 used to wrap to negative int64 ids and be refused as 'negative values'
+    without the file's name; they are refused as what they are, with the file and the way out."""
+    from groupbench.metrics import adjusted_rand_index
+
+    path, truth, labels, folder = noisy_predictions
+    huge = labels.astype(np.uint64) + np.uint64(2**64 - 100)
+    np.save(tmp_path / "huge.npy", huge)
+    with pytest.raises(GroupbenchError, match=r"huge.npy: label ids of 2\*\*63 or more \(prediction 0\); ids must be below 2\*\*63"):
+        score_file(tmp_path / "huge.npy", path)
+    flat = huge.reshape(len(huge), -1)[:4]
+    with pytest.raises(GroupbenchError, match=r"found ids of 2\*\*63 or more"):
+        adjusted_rand_index(np.zeros(flat.shape, np.int64), flat)
+
+
+def test_score_never_writes_over_its_inputs_and_follows_the_overwrite_rule(noisy_predictions, tmp_path, cli, refused):
+    """`score PRED --dataset D --out D` used to replace the dataset with JSON, and `--per-image PRED`
+    the predictions with CSV; an existing output was replaced without asking."""
+    import shutil
+
+    path, _, _, folder = noisy_predictions
+    data, pred = tmp_path / "data.h5", tmp_path / "p.npy"
+    shutil.copy(path, data)
+    shutil.copy(folder / "p.npy", pred)
+    before = {p: p.read_bytes() for p in (data, pred)}
+    base = ["score", str(pred), "--dataset", str(data), "--metrics", "ari", "--overwrite"]
+    refused(cli(*base, "--out", str(data)), "is also an input of this command; inputs are never overwritten")
+    refused(cli(*base, "--per-image", str(pred)), "--per-image")
+    refused(cli(*base, "--out", str(tmp_path / "r.json"), "--per-image", str(tmp_path / "r.json")), "is also an input")
+    assert {p: p.read_bytes() for p in (data, pred)} == before
+    out = tmp_path / "r.json"
+    out.write_text("keep")
+    refused(cli(*base[:-1], "--out", str(out)), f"{out} exists; pass --overwrite to replace it or choose another --out")
+    assert out.read_text() == "keep"
+    assert cli(*base, "--out", str(out)).exit_code == 0 and json.loads(out.read_text())["metrics"]["ari"]["n"] > 0

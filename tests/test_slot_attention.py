@@ -218,3 +218,14 @@ def test_keras_initialisation():
     largest = float(model.decoder.net[0].weight.abs().max())
     assert 0.95 * bound < largest <= bound  # PyTorch's default would stay below 1 / sqrt(32 * 25) = 0.035
     assert model.slots_mu.abs().max() <= math.sqrt(6 / 65)
+
+
+def test_validation_logs_fg_ari_and_mbo(small_file, tmp_path):
+    """The paper's protocol metric and mBO, logged after every epoch on the validation images."""
+    from groupbench.baselines import runs
+    from groupbench.baselines.training import read_metrics
+
+    changes = dict(max_steps=1, batch_size=2, valid_size=2, metric_images=4, device="cpu", threads=1)
+    runs.train("slot-attention-tetris", tmp_path / "run", datasets=[small_file("tetris-v1")], changes=changes, progress=False)
+    validated = [r for r in read_metrics(tmp_path / "run") if r["valid_loss"] == r["valid_loss"]]
+    assert validated and all(0 <= r["valid_mbo"] <= 1 and -1 <= r["valid_ari"] <= 1 for r in validated)

@@ -90,7 +90,9 @@ class Preset:
         unknown = sorted(set(values) - known)
         if unknown:
             raise GroupbenchError(f"{self.name}: no configuration field {unknown[0]!r}{_did_you_mean(unknown[0], known)}")
-        return module.Config(**values)
+        from groupbench.baselines.training import check_config
+
+        return check_config(module.Config(**values))
 
     @property
     def method(self) -> str:

@@ -22,11 +22,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from groupbench.baselines.training import Task, TrainConfig, option, read_images, seed_everything
+from groupbench.baselines.training import Task, TrainConfig, generator, option, read_images, seed_everything
 from groupbench.errors import GroupbenchError
 from groupbench.scoring import Conventions
 
@@ -51,6 +52,9 @@ class Config(TrainConfig):
     batch_size: int = option(100, "images per step")
     checkpoint_every: int = option(5000, "steps between checkpoints (and one at every epoch end)")
     log_every: int = option(500, "steps between training-loss rows in metrics.csv")
+    # 100, not N-EM's 256: RC's K x 10 iterations on them cost ~0.15 s per epoch on one CPU thread (~10% of an rc-shapes epoch)
+    metric_images: int = option(100, "multi-object validation images (the valid split) segmented by RC and scored with AMI "
+                                     "after every epoch, for the learning curve (0: none)")
 
 
 VALID_FRACTION = 0.1
@@ -143,7 +147,9 @@ def build_model(config: Config, image_shape: tuple[int, ...]) -> DenoisingLoss:
 
 
 def make_task(config: Config, dataset, conventions: Conventions = CONVENTIONS) -> Task:
-    """The DAE's task (RC logs no validation score, so ``conventions`` only matter when scoring)."""
+    """The DAE's task; with ``metric_images``, RC's AMI (``conventions``: its pixels and normaliser) on
+    that many multi-object images of the valid split is logged as ``valid_ami`` after every epoch (the
+    DAE's own validation images may be single objects, which say nothing about segmentation)."""
     # Seeding: the initial weights are a function of the seed; `fit` derives every later draw from it.
     seed_everything(config.seed, config.deterministic)
     if config.train_split == "single":
@@ -156,7 +162,50 @@ def make_task(config: Config, dataset, conventions: Conventions = CONVENTIONS) -
         raise GroupbenchError(f"train_split takes single or train; got {config.train_split!r}")
     if train.ndim != 4:
         raise GroupbenchError(f"RC segments still images; {dataset} holds sequences")
-    return Task(build_model(config, tuple(train.shape[1:])), train, valid)
+    model = build_model(config, tuple(train.shape[1:]))
+    scored = _metric_images(config, dataset, conventions)
+    if scored is None:
+        return Task(model, train, valid)
+    images, labels, pixels_scored = scored
+    metrics = lambda m: {"valid_ami": validation_ami(m, images, labels, pixels_scored, config, conventions)}  # noqa: E731
+    return Task(model, train, valid, metrics, ("valid_ami",))
+
+
+def _metric_images(config: Config, dataset, conventions: Conventions):
+    """(uint8 images, labels, pixels scored) of the first ``metric_images`` of the valid split; None
+    when there are none to score (``metric_images`` 0, or a file without a valid split)."""
+    from groupbench.data import SplitReader
+    from groupbench.format import open_file, split_names
+    from groupbench.metrics import valid_mask
+
+    if not config.metric_images:
+        return None
+    with open_file(dataset) as handle:
+        if "valid" not in split_names(handle):
+            return None
+    with SplitReader(dataset, "valid") as reader:
+        count = min(config.metric_images, len(reader))
+        images = torch.from_numpy(reader.group["images"][:count])
+        labels, overlap = reader.group["labels"][:count].astype(np.int64), reader.group["overlap"][:count]
+    scored = valid_mask(labels, overlap, include_background=conventions.include_background,
+                        include_overlap=conventions.include_overlap)
+    return images, labels, scored
+
+
+def validation_ami(model: DenoisingLoss, images: torch.Tensor, labels: np.ndarray, valid: np.ndarray, config: Config,
+                   conventions: Conventions) -> float:
+    """Mean AMI (``conventions``' normaliser) of RC's segmentations over the ``valid`` pixels of a few
+    validation images; the random start is seeded by ``rc_seed``, as when predicting."""
+    from groupbench.metrics import adjusted_mutual_info
+
+    device = next(model.parameters()).device
+    noise = generator(device, config.rc_seed)
+    predicted = np.concatenate([
+        predict(model, images[i : i + config.batch_size].to(device), config, noise).argmax(1).cpu().numpy()
+        for i in range(0, len(images), config.batch_size)
+    ])
+    flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
+    return float(np.mean(adjusted_mutual_info(flat(labels), flat(predicted), flat(valid), average_method=conventions.average_method)))
 
 
 def predict(model: DenoisingLoss, images: torch.Tensor, config: Config, generator: torch.Generator, k: int | None = None) -> torch.Tensor:

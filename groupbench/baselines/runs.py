@@ -23,13 +23,13 @@ import torch
 from groupbench.baselines import presets as preset_registry
 from groupbench.baselines.presets import Preset, Stage, algorithm
 from groupbench.baselines.training import (
-    RESUMABLE, Precision, Processes, fit, generator, load_config_file, resolve_device,
+    RESUMABLE, Precision, Processes, fit, generator, load_checkpoint, load_config_file, resolve_device,
 )
 from groupbench.data import SplitReader
 from groupbench.errors import GroupbenchError
 from groupbench.format import split_names
 from groupbench.scoring import predictions_writer, write_predictions
-from groupbench.writer import atomic_output
+from groupbench.writer import atomic_output, check_output
 
 DEFAULT_DATA_DIR = Path("groupbench-data")
 PREDICT_BATCH = 500
@@ -118,10 +118,9 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def _check_same(run: Path, record: dict[str, Any]) -> None:
     """A run folder that already holds another configuration is refused (resuming needs the same one)."""
-    path = run / "config.json"
-    if not path.exists():
+    if not (run / "config.json").exists():
         return
-    old = json.loads(path.read_text())
+    old = load_config_file(run)
     if old.get("preset") != record["preset"]:
         raise GroupbenchError(f"{run} holds a run of preset {old.get('preset')!r}; choose another --out")
     # a field added to Config after the run was written counts as having had its default value
@@ -182,7 +181,7 @@ def train(
             echo(f"stage {index + 1}/{len(stages)} ({stage.name}): {file}")
         task = module.make_task(stage_config, file, conventions=preset.conventions)
         if index > 0 and not (folder / "checkpoint.pt").exists():  # start from the previous stage's best weights
-            previous = torch.load(out / f"stage{index}" / "best.pt", map_location="cpu", weights_only=True)
+            previous = load_checkpoint(out / f"stage{index}" / "best.pt")
             task.model.load_state_dict(previous["model"])
         summaries.append(fit(task, stage_config, folder, progress=progress))
     summary = summaries[-1] if len(summaries) == 1 else {
@@ -206,9 +205,10 @@ FIGURE_IMAGES = 8
 
 
 def write_figures(run: str | Path, dataset: str | Path) -> list[Path]:
-    """RUN/training.png (learning curves; one line per stage of a curriculum) and, for algorithms that
-    decompose an image into slots (IODINE), RUN/decomposition.png of the first validation images of
-    ``dataset``, with the best weights."""
+    """RUN/training.png (learning curves, best.pt's epoch marked; one line per stage of a curriculum)
+    and, for algorithms that decompose an image into slots (IODINE, Slot Attention),
+    RUN/decomposition.png of the first validation images of ``dataset`` with the best weights: image,
+    ground truth, reconstruction, predicted segmentation and masked slots, each row's FG-ARI."""
     from groupbench.baselines.figures import plot_decomposition, plot_learning_curves
 
     run = Path(run)
@@ -218,13 +218,33 @@ def write_figures(run: str | Path, dataset: str | Path) -> list[Path]:
     written = [plot_learning_curves(folders, run / "training.png", f"{record['preset']} ({record['method']}), seed {record['config']['seed']}")]
     module = algorithm(record["algorithm"])
     if hasattr(module, "decompose"):
+        from groupbench.metrics import adjusted_rand_index, valid_mask
+
         device = resolve_device(record["config"].get("device", "auto"))
         _, config, model = load_model(run, device)
-        with SplitReader(dataset, _first_split(Path(dataset), "valid")) as reader:
+        split = _first_split(Path(dataset), "valid")
+        with SplitReader(dataset, split) as reader:
             images = torch.from_numpy(reader.group["images"][:FIGURE_IMAGES]).to(device)
+            truth, overlap = reader.group["labels"][:FIGURE_IMAGES].astype(np.int64), reader.group["overlap"][:FIGURE_IMAGES]
         parts = module.decompose(model, images, config, generator(device, module.predict_seed(config)))
-        written.append(plot_decomposition(**parts, out=run / "decomposition.png",
-                                          title=f"{record['preset']}: validation images, best weights"))
+        # each image's ARI as the preset scores it (training.scored_task's pixels): FG-ARI for IODINE and Slot Attention
+        conventions = preset_registry.get(record["preset"]).conventions
+        scored = valid_mask(truth, overlap, include_background=conventions.include_background,
+                            include_overlap=conventions.include_overlap)
+        flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
+        scores = adjusted_rand_index(flat(truth), flat(parts["masks"].argmax(1)), flat(scored), degenerate=conventions.degenerate)
+        name = "ARI" if conventions.include_background else "FG-ARI"
+        pixels = "background left out, " if not conventions.include_background else ""
+        pixels += "overlap scored under the visible object" if conventions.include_overlap else "overlap left out"
+        last = run / f"stage{len(stages)}" if stages else run
+        try:
+            epoch = f" (epoch {json.loads((last / 'summary.json').read_text())['best_epoch']})"
+        except (OSError, ValueError, KeyError):
+            epoch = ""
+        title = (f"{record['preset']} ({record['method']}): the first {len(images)} '{split}' images, best.pt weights{epoch}\n"
+                 f"per-image {name} ({pixels}); slot columns: each slot's RGB times its mask, over white")
+        written.append(plot_decomposition(**parts, out=run / "decomposition.png", title=title, truth=truth, overlap=overlap,
+                                          scores=np.asarray(scores, dtype=np.float64), score_name=name))
     return written
 
 
@@ -244,8 +264,20 @@ def load_model(run: str | Path, device: torch.device):
     module = algorithm(record["algorithm"])
     config = module.Config(**record["config"])
     model = module.build_model(config, tuple(record["image_shape"]))
-    model.load_state_dict(torch.load(best_weights(run), map_location="cpu", weights_only=True)["model"])
+    weights = best_weights(run)
+    try:
+        model.load_state_dict(load_checkpoint(weights)["model"])
+    except RuntimeError as exc:  # the weights of another model (a replaced file)
+        raise GroupbenchError(f"{weights} does not hold the weights of {run}'s model ({str(exc).splitlines()[0]}); "
+                              "train again, or restore the file") from None
     return module, config, model.to(device).eval()
+
+
+def run_files(run: str | Path) -> list[Path]:
+    """What a run folder holds that an output must never replace: configuration, weights,
+    checkpoints, logs and summaries (every stage's)."""
+    run = Path(run)
+    return sorted(p for pattern in ("*.json", "*.pt", "*.csv", "*.png", "stage*/*") for p in run.glob(pattern) if p.is_file())
 
 
 def predict(
@@ -259,17 +291,27 @@ def predict(
     seed: int | None = None,
     device: str = "auto",
     soft_masks: bool = False,
+    overwrite: bool = True,
+    progress: bool | None = False,
 ) -> Path:
     """Segment a split (its first ``limit`` images) with a trained run and write a predictions file the
     scorer reads: hard ``labels`` (N,[T,]H,W), and with ``soft_masks`` the assignments each method
-    computes, ``masks`` (N,[T,]K,H,W) float16 (RC's and N-EM's gamma, IODINE's masks)."""
+    computes, ``masks`` (N,[T,]K,H,W) float16 (RC's and N-EM's gamma, IODINE's and Slot Attention's
+    masks). ``out`` follows the output rule (`writer.check_output`): replaced only with ``overwrite``,
+    never the dataset or a file of the run; ``progress`` as `groupbench.progress.progress_bar`."""
+    from groupbench.progress import progress_bar
+
+    for name, value, low in (("--k", k, 1), ("--limit", limit, 1), ("--seed", seed, 0)):
+        if value is not None and value < low:
+            raise GroupbenchError(f"{name} must be at least {low}; got {value}")
+    check_output(out, overwrite=overwrite, inputs=[dataset, *run_files(run)])
     torch_device = resolve_device(device)
     module, config, model = load_model(run, torch_device)
     record = load_config_file(run)
     seed = module.predict_seed(config) if seed is None else seed
     noise = generator(torch_device, seed)
     precision = Precision(torch_device, config.amp)
-    k = k or config.k
+    k = config.k if k is None else k
     with SplitReader(dataset, split) as reader:
         count = len(reader) if limit is None else min(limit, len(reader))
         shape = tuple(reader.group["images"].shape[1:])
@@ -278,13 +320,17 @@ def predict(
         attrs = dict(method=record["method"], preset=record["preset"], dataset=reader.dataset_id, split=split,
                      digest=reader.digest, seed=seed, k=k, run=str(run))
         dtype = np.uint8 if k < 256 else np.uint16
-        with predictions_writer(out, count, shape[:-1], slots=k if soft_masks else None, dtype=dtype, **attrs) as write, \
+        items = "sequences" if len(shape) == 4 else "images"
+        with predictions_writer(out, count, shape[:-1], slots=k if soft_masks else None, dtype=dtype, overwrite=overwrite,
+                                inputs=(dataset, *run_files(run)), **attrs) as write, \
+                progress_bar(count, f"predict {Path(dataset).name} {split}", unit=items[:3], show=progress) as bar, \
                 torch.no_grad(), precision.autocast():
             for start in range(0, count, PREDICT_BATCH):
                 images = torch.from_numpy(reader.group["images"][start : min(start + PREDICT_BATCH, count)]).to(torch_device)
                 masks = module.predict(model, images, config, noise, k).float()  # (B,[T,]K,H,W)
                 labels = masks.argmax(-3).cpu().numpy()
                 write(labels, masks.half().cpu().numpy() if soft_masks else None)
+                bar.update(len(images))
     return Path(out)
 
 
@@ -357,7 +403,7 @@ CURVE_POINTS = 200
 def learning_curve(run: str | Path) -> dict[str, Any] | None:
     """The validation score a run logged after each validation, for its leaderboard entry:
     {"metric", "seed", "validation_images", "points": [[images seen, wall time s, score], ...]};
-    the stages of a curriculum follow one another. None when the run logs no score (RC)."""
+    the stages of a curriculum follow one another. None when the run logs no score (metric_images 0)."""
     from groupbench.baselines.training import read_metrics
 
     run = Path(run)
@@ -416,6 +462,8 @@ def reproduce(
     changes = dict(changes or {})
     base_seed = changes.pop("seed", None)
     base_seed = preset.config().seed if base_seed is None else base_seed
+    if seeds is not None and seeds < 1:
+        raise GroupbenchError(f"--seeds must be at least 1; got {seeds}")
     seeds = seeds or preset.seeds
     if datasets is None:
         stages = preset.stages or (None,)
@@ -430,7 +478,8 @@ def reproduce(
         echo(f"[{preset.name} seed {seed}] training in {run} (resumes what is there)")
         summary = train(preset.name, run, datasets=datasets, changes={**changes, "seed": seed}, progress=progress, echo=echo)
         summaries.append(summary)
-        predictions = predict(run, test_file, run / f"{split}-predictions.h5", split=split, k=k, device=changes.get("device", "auto"))
+        predictions = predict(run, test_file, run / f"{split}-predictions.h5", split=split, k=k, device=changes.get("device", "auto"),
+                              progress=progress)
         full = _score(predictions, test_file, run / f"{split}-results.json", preset.conventions, split)
         whole_split.append(full)
         scored = full
@@ -442,7 +491,8 @@ def reproduce(
         results.append(scored)
         shown = ", ".join(f"{name} {m['mean']:.4f}" for name, m in scored["metrics"].items())
         echo(f"[{preset.name} seed {seed}] {scored['images_scored']:,} test images: {shown} "
-             f"({summary['stopped']} after {summary['epochs']} epochs, {summary['steps']:,} steps, {summary['wall_time_s']:.0f} s)")
+             f"({summary['stopped'].replace('_', ' ')} after {summary['steps']:,} steps, {summary['epochs']} epochs completed, "
+             f"{summary['wall_time_s']:.0f} s)")
     budget = budget_text(summaries, preset.config().max_epochs)
     k_used = k or preset.config().k
     variant = preset.variant if k is None or k == preset.config().k else f"{preset.variant}; tested with K={k}"

@@ -68,7 +68,7 @@ class Config(TrainConfig):
     max_epochs: int = option(100_000, "epochs at most (the code counts steps: max_steps ends training)")
     patience: int = option(100_000, "early stopping after this many epochs without improvement (the code trains a fixed number of steps)")
     valid_size: int = option(1000, "validation images used for the validation loss")
-    metric_images: int = option(320, "validation images scored with FG-ARI after every epoch (0: none)")
+    metric_images: int = option(320, "validation images scored with FG-ARI and mBO after every epoch (0: none)")
     predict_seed: int = option(0, "seed of the initial slots when predicting")
 
 
@@ -303,10 +303,10 @@ def predict_seed(config: Config) -> int:
 
 
 def make_task(config: Config, dataset, conventions: Conventions = CONVENTIONS) -> Task:
-    """The task of a preset's data; the validation FG-ARI scores the pixels ``conventions`` choose."""
+    """The task of a preset's data; the validation FG-ARI and mBO score the pixels ``conventions`` choose."""
     # Seeding: the initial weights are a function of the seed; `fit` derives every later draw from it.
     seed_everything(config.seed, config.deterministic)
-    return scored_task(config, dataset, build_model, "ari", validation_fg_ari(predict), conventions)
+    return scored_task(config, dataset, build_model, "ari", validation_fg_ari(predict, mbo=True), conventions, also=("mbo",))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -108,12 +108,13 @@ def cpu_peak_rss_mb(name: str, *, batch_size: int | None = None, compile: bool =
     import subprocess
     import sys
 
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over an exec from the forking parent
     script = (
-        "import json, resource, torch; torch.set_num_threads(1)\n"
+        "import json, re, torch; torch.set_num_threads(1)\n"
         "from groupbench.baselines.throughput import Stepper\n"
         f"stepper = Stepper({name!r}, device='cpu', compile={compile!r}, batch_size={batch_size!r})\n"
         f"for _ in range({steps}): stepper.step()\n"
-        "print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+        "print(json.dumps(int(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1))))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    return round(json.loads(done.stdout.strip().splitlines()[-1]) / 1024, 1)  # ru_maxrss is in KiB on Linux
+    return round(json.loads(done.stdout.strip().splitlines()[-1]) / 1024, 1)  # kB

@@ -22,13 +22,17 @@ images) and hands it to `fit`, which does the rest:
   optimiser, gradient scaler, position in the epoch, generator states); `fit` on a folder that
   holds one resumes from it and ends exactly where an uninterrupted run would;
 - logs: ``metrics.csv`` (and TensorBoard event files when the ``tensorboard`` package is
-  installed), a tqdm progress bar on a terminal, ``summary.json`` at the end.
+  installed), a tqdm progress bar on a terminal, ``summary.json`` at the end. Epochs are numbered
+  from 1 everywhere a user reads one: messages, metrics.csv's ``epoch`` column, summary.json's
+  ``epoch`` (the one training stopped in) and ``best_epoch`` (that of best.pt's weights), best.pt;
+  summary.json's ``epochs`` counts the epochs completed.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -85,6 +89,25 @@ class TrainConfig:
     validate_every: int = option(0, "also validate every N steps within an epoch, for the learning curve only (0: epoch ends only)")
 
 
+MINIMUM = {"seed": 0, "threads": 0, "lr_decay_steps": 0, "lr_warmup_steps": 0, "clip_norm": 0, "batch_size": 1, "max_epochs": 1,
+           "patience": 1, "max_steps": 0, "max_time_s": 0, "train_size": 0, "valid_size": 0, "checkpoint_every": 1, "log_every": 1,
+           "validate_every": 0, "k": 1, "iterations": 1, "steps": 1, "metric_images": 0, "predict_seed": 0}
+"""The smallest value each numeric configuration field takes (algorithm fields included where named alike)."""
+
+
+def check_config(config: Any) -> Any:
+    """``config`` itself, or one `GroupbenchError` line naming the first field out of range (a
+    negative step budget, K of 0, a negative seed) before any work: such values used to run 0 steps
+    and exit 0, or end in a traceback."""
+    for name, low in MINIMUM.items():
+        value = getattr(config, name, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not value >= low:
+            raise GroupbenchError(f"{name} must be at least {low}; got {value}")
+    if not config.lr > 0:
+        raise GroupbenchError(f"lr must be positive; got {config.lr}")
+    return config
+
+
 RESUMABLE = {"device", "amp", "threads", "compile", "max_epochs", "max_steps", "max_time_s", "patience", "checkpoint_every",
              "log_every", "validate_every"}
 """Fields a resumed run may change (how long and where it runs, not what it computes)."""
@@ -133,26 +156,28 @@ def predicted_labels(predict: Callable[..., torch.Tensor], model: nn.Module, ima
         model.train(was_training)
 
 
-def validation_fg_ari(predict: Callable[..., torch.Tensor]) -> Callable[..., float]:
+def validation_fg_ari(predict: Callable[..., torch.Tensor], mbo: bool = False) -> Callable[..., Any]:
     """The ``score`` of `scored_task` for a baseline's ``predict``: the mean ARI over the ``valid``
-    pixels of a few validation images (FG-ARI under the conventions that chose them)."""
+    pixels of a few validation images (FG-ARI under the conventions that chose them); with ``mbo``
+    a dict that adds their mean best overlap (mBO, the images with a true object)."""
 
-    def score(model: nn.Module, images: torch.Tensor, labels: np.ndarray, valid: np.ndarray, config: Any, conventions: Conventions) -> float:
-        from groupbench.metrics import adjusted_rand_index
+    def score(model: nn.Module, images: torch.Tensor, labels: np.ndarray, valid: np.ndarray, config: Any, conventions: Conventions):
+        from groupbench.metrics import adjusted_rand_index, mean_best_overlap
 
         predicted = predicted_labels(predict, model, images, config)
-        flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
-        return float(np.mean(adjusted_rand_index(flat(labels), flat(predicted), flat(valid))))
+        flat = [a.reshape(len(a), -1) for a in (labels, predicted, valid)]
+        ari = float(np.mean(adjusted_rand_index(*flat)))
+        return {"ari": ari, "mbo": float(np.nanmean(mean_best_overlap(*flat)))} if mbo else ari
 
     return score
 
 
 def scored_task(config: Any, dataset: str | Path, build_model: Callable[..., nn.Module], name: str,
-                score: Callable[..., float], conventions: Conventions) -> Task:
+                score: Callable[..., Any], conventions: Conventions, also: tuple[str, ...] = ()) -> Task:
     """The Task of a model trained on ``dataset``'s train split and validated on its valid split;
     with ``config.metric_images``, ``score(model, images, labels, valid, config, conventions)`` of that
     many validation images (``valid``: the pixels ``conventions`` score) is logged as ``valid_<name>``
-    after every epoch."""
+    after every epoch; a score that returns a dict {name: value, also[0]: value, ...} logs each."""
     from groupbench.metrics import valid_mask
 
     train, valid = read_images(dataset, "train"), read_images(dataset, "valid")
@@ -165,8 +190,11 @@ def scored_task(config: Any, dataset: str | Path, build_model: Callable[..., nn.
         labels, overlap = reader.group["labels"][:count].astype(np.int64), reader.group["overlap"][:count]
     scored = valid_mask(labels, overlap, include_background=conventions.include_background,
                         include_overlap=conventions.include_overlap)
-    metrics = lambda m: {f"valid_{name}": score(m, valid[:count], labels, scored, config, conventions)}  # noqa: E731
-    return Task(model, train, valid, metrics, (f"valid_{name}",), channels_last)
+    def metrics(m: nn.Module) -> dict[str, float]:
+        value = score(m, valid[:count], labels, scored, config, conventions)
+        return {f"valid_{k}": v for k, v in (value if isinstance(value, dict) else {name: value}).items()}
+
+    return Task(model, train, valid, metrics, tuple(f"valid_{n}" for n in (name, *also)), channels_last)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,7 +367,7 @@ class TrainingStep:
 class State:
     """Where training stands; saved in every checkpoint."""
 
-    epoch: int = 0
+    epoch: int = 0  # epochs completed (0-based index of the current one); files and messages say epoch + 1
     batch: int = 0  # batches of the current epoch already done
     step: int = 0
     best_loss: float = math.inf
@@ -452,15 +480,43 @@ def validation_loss(model: nn.Module, images: torch.Tensor, config: TrainConfig,
 
 
 def _save(path: Path, payload: dict[str, Any]) -> None:
+    """Write a checkpoint atomically. Serialised in memory first: torch.save onto a full disk raises
+    a RuntimeError of its own, where a plain write raises the OSError `atomic_output` reports in one line."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_output(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def load_config_file(run: str | Path) -> dict[str, Any]:
+    """RUN/config.json (what `runs.train` records); a missing or damaged one is refused in one line."""
     path = Path(run) / "config.json"
     if not path.is_file():
         raise GroupbenchError(f"{run}: not a training run (no config.json); 'groupbench train' writes one")
-    return json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GroupbenchError(f"{path} is damaged ({exc}); train into a new folder, or restore the file") from None
+    if not isinstance(record, dict) or not {"preset", "algorithm", "config", "image_shape"} <= set(record) or not isinstance(record["config"], dict):
+        raise GroupbenchError(f"{path} is not a run's configuration (it lacks preset, algorithm, config or image_shape); "
+                              "train into a new folder, or restore the file")
+    return record
+
+
+def load_checkpoint(path: str | Path, weights_only: bool = True) -> dict[str, Any]:
+    """A checkpoint or weights file written by `fit` (``torch.load`` on the CPU; ``weights_only``:
+    tensors and plain containers only, as best.pt holds); a truncated or foreign file is refused in one line."""
+    import pickle
+    import zipfile
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=weights_only)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GroupbenchError(f"{path} cannot be read (damaged or truncated: {reason}); train again, or restore the file") from None
+    if not isinstance(payload, dict) or "model" not in payload:
+        raise GroupbenchError(f"{path} is not a groupbench checkpoint (no model weights in it); train again, or restore the file")
+    return payload
 
 
 def fit(
@@ -507,7 +563,7 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
     checkpoint = run / "checkpoint.pt"
     resumed = checkpoint.exists()
     if resumed:
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        saved = load_checkpoint(checkpoint, weights_only=False)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         precision.scaler.load_state_dict(saved["scaler"])
@@ -532,6 +588,12 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
     local = torch.arange(batch).tensor_split(processes.world_size)[processes.rank].to(train_images.device)
     bar = None
     show = processes.main and (progress if progress is not None else os.isatty(2))
+    log = None  # off a terminal: plain progress lines (steps, rate, ETA to the step or epoch budget) and validations
+    if processes.main and not show and progress is None:
+        from groupbench.progress import progress_bar
+
+        budget = config.max_steps if config.max_steps else config.max_epochs * steps_per_epoch
+        log = progress_bar(max(budget - state.step, 0), f"train {run.name}", unit="step", show=True)
     started = time.perf_counter() - state.wall_time_s
     window = (time.perf_counter(), state.images_seen)
     running = torch.full((), state.running_loss, device=device, dtype=torch.float64)  # summed without a sync per step
@@ -570,18 +632,19 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
         if improved:
             state.best_loss, state.best_epoch, state.bad_epochs = loss, state.epoch, 0
             if processes.main:
-                _save(run / "best.pt", {"model": model.state_dict(), "epoch": state.epoch, "step": state.step, "valid_loss": loss})
+                _save(run / "best.pt", {"model": model.state_dict(), "epoch": state.epoch + 1, "step": state.step, "valid_loss": loss})
         elif epoch_done and not interim:
             state.bad_epochs += 1
         extra = task.valid_metrics(model) if (task.valid_metrics and processes.main) else {}
-        logger.log({"epoch": state.epoch, "step": state.step, "images_seen": state.images_seen,
+        logger.log({"epoch": state.epoch + 1, "step": state.step, "images_seen": state.images_seen,
                     "wall_time_s": state.wall_time_s, "lr": learning_rate(config, state.step), "valid_loss": loss, **extra})
-        if show:
+        if show or log is not None:
             from tqdm.auto import tqdm
 
             shown = ", ".join(f"{k} {v:.4g}" for k, v in extra.items())
-            tqdm.write(f"epoch {state.epoch + 1} step {state.step}: valid loss {loss:.5g}{' (best)' if improved else ''}"
-                       f"{', ' + shown if shown else ''} [{state.wall_time_s:.0f} s]")
+            (log.write if log is not None else tqdm.write)(
+                f"epoch {state.epoch + 1} step {state.step}: valid loss {loss:.5g}{' (best)' if improved else ''}"
+                f"{', ' + shown if shown else ''} [{state.wall_time_s:.0f} s]")
 
     while not state.stopped:
         if state.epoch >= config.max_epochs:
@@ -619,13 +682,15 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
                 window = (now, state.images_seen)
                 running.zero_()
                 state.running_steps = 0
-                logger.log({"epoch": state.epoch, "step": state.step, "images_seen": state.images_seen,
+                logger.log({"epoch": state.epoch + 1, "step": state.step, "images_seen": state.images_seen,
                             "wall_time_s": now - started, "lr": learning_rate(config, state.step - 1), "train_loss": mean,
                             "images_per_s": rate})
                 if bar is not None:
                     bar.set_postfix_str(f"loss {mean:.4g}, {rate:,.0f} img/s")
             if bar is not None:
                 bar.update()
+            if log is not None:
+                log.update()
             if config.max_steps and state.step >= config.max_steps:
                 state.stopped = "max_steps"
             elif out_of_time(agreed=logging):
@@ -649,13 +714,16 @@ def _fit(task: Task, config: TrainConfig, run: Path, processes: Processes, devic
         state.epoch, state.batch = state.epoch + 1, 0
         save_checkpoint()
     logger.close()
+    if log is not None:
+        log.close()
     state.wall_time_s = time.perf_counter() - started
     summary = {
         "stopped": state.stopped,
-        "epochs": state.epoch,
+        "epochs": state.epoch,  # epochs completed
+        "epoch": state.epoch + (1 if state.batch else 0),  # the epoch training stopped in (0: none begun)
         "steps": state.step,
         "images_seen": state.images_seen,
-        "best_epoch": state.best_epoch,
+        "best_epoch": state.best_epoch + 1 if state.best_epoch >= 0 else None,  # the epoch of best.pt's weights
         "best_valid_loss": state.best_loss,
         "wall_time_s": round(state.wall_time_s, 2),
         "max_time_s": config.max_time_s,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
 import threading
 
@@ -17,6 +19,9 @@ OVERWRITE_OPTION = click.option(
 """The one --overwrite flag of every command that writes a file (the rule: `groupbench.writer.check_output`)."""
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
 class Commands(click.Group):
     """A click group that turns a `GroupbenchError` into one line on stderr and exit status 1."""
 
@@ -26,6 +31,12 @@ class Commands(click.Group):
             return super().invoke(ctx)
         except GroupbenchError as error:
             raise click.ClickException(str(error)) from None
+        except OSError as error:
+            if error.errno not in _DISK_FULL:
+                raise
+            # a write the command does not route through groupbench.writer (logs, event files): one line too
+            where = f" {error.filename}" if error.filename else ""
+            raise click.ClickException(f"cannot write{where}: {os.strerror(error.errno)}; free some space or write elsewhere") from None
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)

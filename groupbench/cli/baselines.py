@@ -7,7 +7,7 @@ import json
 
 import click
 
-from groupbench.cli import main
+from groupbench.cli import OVERWRITE_OPTION, main
 
 DATA_DIR_OPTION = click.option(
     "--data-dir", default="groupbench-data", show_default=True, type=click.Path(file_okay=False),
@@ -25,26 +25,57 @@ def _changes(preset, sets, **explicit) -> dict:
 
 
 @main.command("presets")
-@click.option("-v", "--verbose", is_flag=True, help="Also show every configuration field, its value and its doc.")
-def list_presets(verbose) -> None:
-    """The baseline presets: one per experiment of the RC, N-EM, IODINE and Slot Attention papers."""
-    from groupbench.baselines.presets import algorithm, presets
+@click.argument("names", metavar="[PRESET]...", nargs=-1)
+@click.option("-v", "--verbose", is_flag=True, help="Every preset's page (as 'groupbench presets PRESET' shows one).")
+def list_presets(names, verbose) -> None:
+    """The baseline presets, one per experiment of the RC, N-EM, IODINE and Slot Attention papers; with
+    PRESET, its page: what it trains, its paper, how it is scored, what a run costs, every field."""
+    from groupbench.baselines.presets import get, presets
 
-    listed = presets()
+    listed = [get(name) for name in names] if names else presets()
+    if names or verbose:
+        for index, preset in enumerate(listed):
+            if index:
+                click.echo("")
+            _preset_page(preset)
+        return
     widths = [max(len(getattr(p, field)) for p in listed) for field in ("name", "method", "dataset")]
+    click.echo(f"{'preset':<{widths[0]}}  {'method':<{widths[1]}}  {'data':<{widths[2]}}  paper's number")
     for preset in listed:
         reported = ", ".join(f"{m} {v:.3f}" for m, v in preset.reported.items()) or "none (not in the paper)"
-        click.echo(f"{preset.name:<{widths[0]}}  {preset.method:<{widths[1]}}  {preset.dataset:<{widths[2]}}  paper: {reported}")
-        if verbose:
-            click.echo(f"    {preset.description}")
-            config = preset.config()
-            for f in dataclasses.fields(algorithm(preset.algorithm).Config):
-                mark = "*" if f.name in preset.fields else " "
-                click.echo(f"   {mark}{f.name}={getattr(config, f.name)!r}: {f.metadata.get('doc', '')}")
-            for i, stage in enumerate(preset.stages, 1):
-                click.echo(f"    stage {i} ({stage.name}): dataset params {stage.params or 'default'}, changes {stage.changes or 'none'}")
-            if preset.offline:
-                click.echo(f"    offline data with the same task: {preset.offline} (--dataset FILE)")
+        click.echo(f"{preset.name:<{widths[0]}}  {preset.method:<{widths[1]}}  {preset.dataset:<{widths[2]}}  {reported}")
+    click.echo("\n'groupbench presets PRESET' shows a preset's page: its paper, scoring, cost and every field.")
+
+
+def _preset_page(preset) -> None:
+    """One preset's page: headed sections, then its fields with the preset's own marked."""
+    from groupbench.baselines import costs
+    from groupbench.baselines.presets import algorithm
+
+    click.echo(f"{preset.name}: {preset.description}")
+    reported = ", ".join(f"{m} {v:.3f}" for m, v in preset.reported.items()) or "none (no number in the paper)"
+    click.echo(f"  method:    {preset.method} ({preset.paper}); the paper's number: {reported}")
+    params = ", ".join(f"{k}={v!r}" for k, v in preset.params.items())
+    click.echo(f"  data:      {preset.dataset}{f' [{params}]' if params else ''}"
+               + (f"; offline data with the same task: {preset.offline} (--dataset FILE)" if preset.offline else ""))
+    c = preset.conventions
+    frames = f", frames {' and '.join(c.frames)}" if c.frames != ("all",) else ""
+    first = f"the first {preset.score_images:,} test images" if preset.score_images else "the whole test split"
+    click.echo(f"  scoring:   {first}; pixels {c.pixels}, AMI normaliser {c.average_method}{frames} (reproduce scores under the "
+               "dataset's protocol: 'groupbench leaderboard protocols')")
+    for i, stage in enumerate(preset.stages, 1):
+        click.echo(f"  stage {i}:   {stage.name}: dataset params {stage.params or 'default'}, changes {stage.changes or 'none'}")
+    lines = costs.describe(preset)
+    click.echo(f"  cost:      {lines[0]}")
+    for line in lines[1:]:
+        click.echo(f"             {line}")
+    config = preset.config()
+    fields = dataclasses.fields(algorithm(preset.algorithm).Config)
+    width = max(len(f.name) for f in fields)
+    click.echo(f"  fields (* = set by this preset; the others are {preset.method}'s defaults; change any with --set FIELD=VALUE):")
+    for f in fields:
+        mark = "*" if f.name in preset.fields else " "
+        click.echo(f"   {mark} {f.name:<{width}} = {getattr(config, f.name)!r}: {f.metadata.get('doc', '')}")
 
 
 @main.command()
@@ -70,11 +101,37 @@ def train(preset, out, datasets, device, max_epochs, max_steps, seed, sets, data
     spec = presets.get(preset)
     changes = _changes(spec, sets, device=device, max_epochs=max_epochs, max_steps=max_steps, seed=seed)
     echo = click.echo if Processes.from_env().main else (lambda *_: None)  # under torchrun, one process speaks
-    summary = runs.train(preset, out, datasets=list(datasets) or None, changes=changes, data_dir=data_dir,
-                         progress=progress, echo=echo)
-    echo(f"{preset}: {summary['stopped'].replace('_', ' ')} after {summary['epochs']} epochs, {summary['steps']:,} steps, "
-               f"{summary['wall_time_s']:.0f} s on {summary['device']}; best validation loss {summary['best_valid_loss']:.5g} "
-               f"(epoch {summary['best_epoch'] + 1}) -> {out}/")
+    try:
+        summary = runs.train(preset, out, datasets=list(datasets) or None, changes=changes, data_dir=data_dir,
+                             progress=progress, echo=echo)
+    except KeyboardInterrupt:
+        from pathlib import Path
+
+        saved = Path(out) / "checkpoint.pt"
+        where = (f"{saved} holds the last checkpoint (taken every checkpoint_every steps and at each epoch end)"
+                 if saved.exists() else "no checkpoint was taken yet")
+        click.echo(f"interrupted: {where}; run the same command again to resume from it", err=True)
+        raise SystemExit(130) from None
+    echo(_trained(preset, summary, out))
+
+
+STOPPED = {"max_epochs": "reached max_epochs", "max_steps": "reached max_steps", "max_time": "ran out of time (max_time_s)",
+           "early_stopping": "early stopping (the validation loss stopped improving)"}
+"""What ended a run, as `train`'s last line says it."""
+
+
+def _trained(preset: str, summary: dict, out) -> str:
+    """`train`'s last line. Epochs are numbered from 1, as in metrics.csv and summary.json ("epoch N"
+    is the N-th); how much training was done is a count of epochs, fractional when a budget ended it."""
+    stages = summary.get("stages") or [summary]
+    last = stages[-1]
+    stage = f"stage {len(stages)} " if len(stages) > 1 else ""
+    done = sum(s["images_seen"] / s["train_images"] for s in stages)
+    best = (f"best validation loss {summary['best_valid_loss']:.5g} in {stage}epoch {last['best_epoch']}"
+            if last.get("best_epoch") is not None else "no validation yet")
+    return (f"{preset}: {STOPPED.get(summary['stopped'], summary['stopped'])} in {stage}epoch {last['epoch']}, after "
+            f"{summary['steps']:,} steps ({done:.3g} epochs of training), {summary['wall_time_s']:.0f} s on {summary['device']}; "
+            f"{best} -> {out}/")
 
 
 @main.command()
@@ -87,11 +144,14 @@ def train(preset, out, datasets, device, max_epochs, max_steps, seed, sets, data
 @click.option("--seed", type=int, default=None, help="Seed of the random start (and N-EM's noise); default: the run's.")
 @click.option("--soft-masks", is_flag=True, help="Also write the soft assignments, 'masks' (N,[T,]K,H,W) float16.")
 @DEVICE_OPTION
-def predict(run, dataset, split, out, k, limit, seed, soft_masks, device) -> None:
+@OVERWRITE_OPTION
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal; log lines otherwise).")
+def predict(run, dataset, split, out, k, limit, seed, soft_masks, device, overwrite, progress) -> None:
     """Segment a split with the trained RUN; write predictions that 'groupbench score' reads."""
     from groupbench.baselines import runs
 
-    path = runs.predict(run, dataset, out, split=split, k=k, limit=limit, seed=seed, device=device or "auto", soft_masks=soft_masks)
+    path = runs.predict(run, dataset, out, split=split, k=k, limit=limit, seed=seed, device=device or "auto", soft_masks=soft_masks,
+                        overwrite=overwrite, progress=progress)
     click.echo(f"wrote {path}")
 
 
@@ -111,13 +171,17 @@ def predict(run, dataset, split, out, k, limit, seed, soft_masks, device) -> Non
 @SET_OPTION
 @DATA_DIR_OPTION
 @click.option("--board", default="leaderboard", show_default=True, type=click.Path(file_okay=False), help="Board folder.")
+@click.option("--create", is_flag=True, help="Start a new board when the --board folder does not exist.")
 @click.option("--no-submit", is_flag=True, help="Score only; add nothing to the board.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
-def reproduce(preset, seeds, out, datasets, test_dataset, k, device, max_epochs, max_steps, sets, data_dir, board, no_submit,
-              progress) -> None:
+def reproduce(preset, seeds, out, datasets, test_dataset, k, device, max_epochs, max_steps, sets, data_dir, board, create,
+              no_submit, progress) -> None:
     """Generate the data if needed, train PRESET over seeds, predict, score as the paper did, and add a reproduced entry."""
     from groupbench.baselines import presets, runs
+    from groupbench.leaderboard.board import open_board
 
+    if not no_submit:
+        open_board(board, create=create)  # before hours of training, not after
     spec = presets.get(preset)
     changes = _changes(spec, sets, device=device, max_epochs=max_epochs, max_steps=max_steps)
     outcome = runs.reproduce(
@@ -139,11 +203,16 @@ def reproduce(preset, seeds, out, datasets, test_dataset, k, device, max_epochs,
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
 @click.option("--label", "labels", multiple=True, help="Legend label per RUN, in order (default: the paths as given).")
 @click.option("--title", default="", help="Figure title.")
-def curves(runs_, out, labels, title) -> None:
+@OVERWRITE_OPTION
+def curves(runs_, out, labels, title, overwrite) -> None:
     """Learning curves of training RUN folders in one figure: loss and the validation metric over images seen."""
     from groupbench.baselines.figures import plot_learning_curves
+    from groupbench.baselines.runs import run_files
     from groupbench.baselines.training import read_metrics
     from groupbench.errors import GroupbenchError
+    from groupbench.writer import check_output
+
+    check_output(out, overwrite=overwrite, inputs=[f for run in runs_ for f in run_files(run)])
 
     if labels and len(labels) != len(runs_):
         raise GroupbenchError(f"{len(labels)} --label for {len(runs_)} runs; give one per RUN or none")
@@ -171,7 +240,7 @@ def curves(runs_, out, labels, title) -> None:
 @click.option("--tiny-data", is_flag=True, help="Small generated splits, for a smoke test (e.g. on a CPU): entries unofficial.")
 def gpu_suite(budget, out, device, compile_, sets, data_dir, tiny_data) -> None:
     """Spend a short GPU slot well: check the GPU path, measure every preset eager and compiled,
-    reproduce nem-shapes, rnn-em-shapes, rnn-em-flying-shapes and iodine-tetris within the budget,
+    reproduce nem-shapes, rnn-em-shapes, rnn-em-flying-shapes, iodine-tetris and slot-attention-tetris within the budget,
     and write OUT/report.md, OUT/report.json, OUT/runs/ and OUT/entries/ (docs/benchmarks.md)."""
     import shlex
     import sys

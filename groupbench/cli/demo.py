@@ -4,7 +4,7 @@ Generates small Shapes and Tetris sets, validates them, writes previews, segment
 with the connected-components baseline, trains a quick Reconstruction Clustering (RC) autoencoder
 on the Shapes single-object images (CPU, well under two minutes) and segments with it, scores both
 with the papers' conventions, submits the scores to a local leaderboard (next to the papers'
-reported numbers for these datasets, where the repository's board is at hand) and renders that board.
+reported numbers, which groupbench ships) and renders that board.
 """
 
 from __future__ import annotations
@@ -27,20 +27,6 @@ DEMO_SETS = {
 """Small versions of the datasets the demo generates (full sizes: 'groupbench list -v')."""
 
 
-def _seed_board(board: Path, dataset_ids) -> int:
-    """Copy the reported entries for ``dataset_ids`` from the repository's board, if present."""
-    from groupbench.leaderboard import DEFAULT_BOARD, Board
-
-    copied = 0
-    if (DEFAULT_BOARD / "entries").is_dir() and DEFAULT_BOARD.resolve() != board.resolve():
-        for path, entry in Board(DEFAULT_BOARD).entries():
-            if entry["source"]["type"] == "reported" and entry["dataset"]["id"] in dataset_ids:
-                (board / "entries").mkdir(parents=True, exist_ok=True)
-                shutil.copy(path, board / "entries" / path.name)
-                copied += 1
-    return copied
-
-
 @main.command()
 @click.option("--out", default="groupbench-demo", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--seed", type=int, default=None, help="Seed for every dataset (default: each dataset's own).")
@@ -50,7 +36,7 @@ def demo(out, seed) -> None:
     from groupbench.data import SplitReader
     from groupbench.format import validate
     from groupbench.generation import generate
-    from groupbench.leaderboard import Board
+    from groupbench.leaderboard import open_board
     from groupbench.leaderboard.render import render
     from groupbench.leaderboard.submit import entry_from_results
     from groupbench.preview import save_preview
@@ -58,10 +44,9 @@ def demo(out, seed) -> None:
     from groupbench.writer import atomic_output
 
     folder = Path(out)
-    board = Board(folder / "leaderboard")
+    board = open_board(folder / "leaderboard", create=True)  # the demo's own local board
     if board.entries_dir.is_dir():
         shutil.rmtree(board.entries_dir)  # the demo's board holds this run only
-    seeded = _seed_board(board.root, DEMO_SETS)
     for dataset_id, sizes in DEMO_SETS.items():
         path = folder / f"{dataset_id}.h5"
         generate(dataset_id, path, seed=seed, sizes=sizes, overwrite=True)
@@ -85,7 +70,9 @@ def demo(out, seed) -> None:
         if dataset_id == "shapes-v1":
             _quick_rc(path, folder, board)
     markdown, page = render(board)
-    click.echo(f"leaderboard: {len(board.entries())} entries ({seeded} reported in papers) -> {markdown}, {page}")
+    reported = sum(entry["source"]["type"] == "reported" for _, entry in board.entries(reported=True))
+    click.echo(f"leaderboard: {len(board.entries())} entries of this run next to the {reported} numbers the papers report "
+               f"-> {markdown}, {page}")
     click.echo(f"done: see {folder}/ ('groupbench info {folder}/shapes-v1.h5' describes a file)")
 
 

@@ -13,6 +13,7 @@ from groupbench.errors import GroupbenchError
 BOARD_OPTION = click.option(
     "--board", default="leaderboard", show_default=True, type=click.Path(file_okay=False), help="Board folder."
 )
+CREATE_OPTION = click.option("--create", is_flag=True, help="Start a new board when the --board folder does not exist.")
 
 
 @main.group()
@@ -21,12 +22,14 @@ def leaderboard() -> None:
 
 
 def _load_results(path: str) -> dict:
+    """A results file of 'groupbench score --out', checked against its schema and for self-consistency."""
+    from groupbench.leaderboard.submit import validate_results
+
     try:
         results = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise GroupbenchError(f"{path}: cannot read results JSON ({exc})") from None
-    if not isinstance(results, dict) or not {"dataset", "metrics", "conventions"} <= set(results):
-        raise GroupbenchError(f"{path}: not a results file of 'groupbench score --out'")
+    validate_results(results, path)
     return results
 
 
@@ -61,8 +64,9 @@ def _load_entry(path: str) -> dict | None:
               help="The paper's number this reproduces, e.g. 'ami=0.929' or 'ari=0.992+-0.004': the board shows the difference.")
 @click.option("--paper-reference", default=None, help="Where --paper-result is printed (paper, table).")
 @BOARD_OPTION
+@CREATE_OPTION
 def submit(files, method, variant, kind, source, paper, code, submitter, dataset, split, unofficial, device, wall_time, steps,
-           budget, paper_result, paper_reference, board) -> None:
+           budget, paper_result, paper_reference, board, create) -> None:
     """Add one entry from FILES: results JSONs of 'groupbench score', or predictions files (with --dataset),
     which are scored under the dataset's protocol (or on --split, for a configuration without one).
 
@@ -70,19 +74,22 @@ def submit(files, method, variant, kind, source, paper, code, submitter, dataset
     entries (e.g. those 'groupbench gpu-suite' writes): each is validated and added as it is.
     """
     from groupbench import protocols
-    from groupbench.leaderboard import Board
+    from groupbench.leaderboard.board import open_board
     from groupbench.leaderboard.submit import entry_from_results
     from groupbench.scoring import score_file
 
+    target = open_board(board, create=create)
+    _refuse_repeats(files)
     entries = [entry for entry in map(_load_entry, files) if entry is not None]
     if entries:
         if len(entries) != len(files):
             raise GroupbenchError("FILES mix complete entries with results or predictions; submit them separately")
         for entry in entries:
-            click.echo(f"added {Board(board).add(entry)}{'' if entry['dataset']['official'] else ' (unofficial data)'}")
+            click.echo(f"added {target.add(entry)}{'' if entry['dataset']['official'] else ' (unofficial data)'}")
         return
     if method is None:
         raise GroupbenchError("--method is required to make an entry from results or predictions files")
+    paper_result = _paper_result(paper_result, paper_reference)
     results = []
     for path in files:
         if path.endswith(".json"):
@@ -91,13 +98,16 @@ def submit(files, method, variant, kind, source, paper, code, submitter, dataset
             raise GroupbenchError(f"{path} looks like predictions; pass --dataset FILE to score it (or give results JSON)")
         else:
             results.append(_score_under_protocol(path, dataset, split, protocols, score_file))
+        digests = [r["predictions"]["digest"] for r in results]
+        if digests[-1] in digests[:-1]:
+            raise GroupbenchError(f"{path}: the same predictions as {files[digests.index(digests[-1])]} (digest "
+                                  f"{digests[-1][:12]}); each seed is its own training run, with its own predictions")
     compute = {k: v for k, v in (("device", device), ("wall_time_s", wall_time), ("steps", steps), ("budget", budget)) if v is not None}
     entry = entry_from_results(
         results, method=method, variant=variant, kind=kind, source=source, paper=paper, code=code,
-        submitter=submitter, unofficial=unofficial, compute=compute or None,
-        paper_result=_paper_result(paper_result, paper_reference),
+        submitter=submitter, unofficial=unofficial, compute=compute or None, paper_result=paper_result,
     )
-    path = Board(board).add(entry)
+    path = target.add(entry)
     official = "" if entry["dataset"]["official"] else " (unofficial data)"
     click.echo(f"added {path}{official}")
 
@@ -112,17 +122,43 @@ def _score_under_protocol(path: str, dataset: str, split: str, protocols, score_
     return protocols.score(path, dataset)[0]
 
 
+def _refuse_repeats(files) -> None:
+    """Each file once: the same file twice would count one training seed as two."""
+    seen: dict[Path, str] = {}
+    for path in files:
+        key = Path(path).resolve()
+        if key in seen:
+            same = "is given twice" if seen[key] == path else f"is {seen[key]} again"
+            raise GroupbenchError(f"{path} {same}; each file is one training seed")
+        seen[key] = path
+
+
 def _paper_result(text: str | None, reference: str | None) -> dict | None:
+    import math
+
+    from groupbench.metrics import METRICS
+    from groupbench.scoring import parse_metric_key
+
     if text is None:
         if reference is not None:
             raise GroupbenchError("--paper-reference goes with --paper-result METRIC=MEAN")
         return None
     metric, _, value = text.partition("=")
     mean, _, std = value.partition("+-")
+    usage = f"--paper-result takes METRIC=MEAN or METRIC=MEAN+-STD, e.g. ami=0.929; got {text!r}"
     try:
         result = {"metric": metric.strip(), "mean": float(mean), "std": float(std) if std else None}
     except ValueError:
-        raise GroupbenchError(f"--paper-result takes METRIC=MEAN or METRIC=MEAN+-STD, e.g. ami=0.929; got {text!r}") from None
+        raise GroupbenchError(usage) from None
+    if not result["metric"]:
+        raise GroupbenchError(f"{usage}: the metric name is missing")
+    if parse_metric_key(result["metric"])[0] not in METRICS:
+        raise GroupbenchError(f"--paper-result: unknown metric {result['metric']!r}; the scores are {', '.join(METRICS)} "
+                              "(sequences: e.g. ami/per-frame/skip-first)")
+    if not (math.isfinite(result["mean"]) and -1 <= result["mean"] <= 1):
+        raise GroupbenchError(f"{usage}: the mean must be a score between -1 and 1")
+    if result["std"] is not None and not (math.isfinite(result["std"]) and result["std"] >= 0):
+        raise GroupbenchError(f"{usage}: the std must be a number of at least 0")
     if not reference:
         raise GroupbenchError("--paper-result needs --paper-reference (the paper and table it is printed in)")
     return {**result, "reference": reference}
@@ -163,10 +199,11 @@ def list_protocols() -> None:
 
 @leaderboard.command()
 @BOARD_OPTION
-def render(board) -> None:
+@CREATE_OPTION
+def render(board, create) -> None:
     """Write BOARD/README.md and BOARD/index.html from the entries."""
-    from groupbench.leaderboard import Board
+    from groupbench.leaderboard.board import open_board
     from groupbench.leaderboard.render import render as run
 
-    markdown, page = run(Board(board))
+    markdown, page = run(open_board(board, create=create))
     click.echo(f"wrote {markdown} and {page}")

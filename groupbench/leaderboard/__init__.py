@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from groupbench.leaderboard.board import DEFAULT_BOARD, Board
+from groupbench.leaderboard.board import DEFAULT_BOARD, Board, open_board
 
 COLUMNS = [
     "entry", "method", "variant", "kind", "source", "reference", "dataset", "dataset_id", "split", "digest",
@@ -16,7 +16,7 @@ COLUMNS = [
 ]
 
 
-def load(board: str | Path = DEFAULT_BOARD):
+def load(board: "str | Path | Board" = DEFAULT_BOARD):
     """All entries of a board as a DataFrame, one row per (entry, metric); columns: `COLUMNS`.
 
     ``dataset`` is the configuration label that tables group by (id plus non-default parameters);
@@ -29,7 +29,8 @@ def load(board: str | Path = DEFAULT_BOARD):
     from groupbench.leaderboard.render import Row
 
     rows = []
-    for path, entry in Board(board).entries():
+    board = board if isinstance(board, Board) else Board(board)
+    for path, entry in board.entries(reported=board.reported):
         data, compute, paper = entry["dataset"], entry.get("compute") or {}, entry.get("paper_result") or {}
         protocol = protocols.find(data["id"], data.get("params"))
         differences = protocol.differences(entry) if protocol else ["no protocol for this configuration"]
@@ -77,4 +78,4 @@ def load(board: str | Path = DEFAULT_BOARD):
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-__all__ = ["Board", "DEFAULT_BOARD", "load"]
+__all__ = ["Board", "DEFAULT_BOARD", "load", "open_board"]

@@ -1,4 +1,5 @@
-"""The board on disk: one validated JSON file per entry under ``<board>/entries/``.
+"""The board on disk: one validated JSON file per entry under ``<board>/entries/``, and the papers'
+reported numbers, which groupbench ships (``groupbench/leaderboard/reported/``) and every board shows.
 
 Entries are named by a digest of what identifies a result (method, variant, dataset, source,
 metric values), so the same result cannot be added twice. Additions take an exclusive lock on
@@ -71,23 +72,55 @@ def entry_filename(entry: dict[str, Any]) -> str:
     return f"{slug}-{entry_key(entry)}.json"
 
 
+def open_board(root: str | Path = DEFAULT_BOARD, *, create: bool = False) -> "Board":
+    """The board in folder ``root``, which must exist unless ``create`` (a misspelt name must not
+    start a new, empty board); with ``create`` the folder is made when the first entry or page is written."""
+    path = Path(root)
+    if path.exists() and not path.is_dir():
+        raise GroupbenchError(f"board {str(root)!r}: not a folder")
+    if not path.exists() and not create:
+        raise GroupbenchError(f"board {str(root)!r}: no such leaderboard folder; pass --create to start a new one")
+    return Board(path)
+
+
+REPORTED = "reported"
+"""Folder of `groupbench.leaderboard` holding the numbers the source papers report, one entry each
+(installed with the package; tests/test_leaderboard_reported.py traces each to its paper)."""
+
+
+def reported_entry_files() -> list[Path]:
+    """The entry files of the papers' reported numbers shipped with groupbench, sorted by name."""
+    folder = Path(str(resources.files("groupbench.leaderboard").joinpath(REPORTED)))
+    return sorted(folder.glob("*.json"))
+
+
+def _read_entry(path: Path) -> dict[str, Any]:
+    try:
+        entry = json.loads(path.read_text())
+    except ValueError as exc:
+        raise GroupbenchError(f"{path}: not valid JSON ({exc})") from None
+    validate_entry(entry, str(path))
+    return entry
+
+
 class Board:
     """A leaderboard folder: ``entries/*.json``, and the rendered README.md and index.html."""
 
-    def __init__(self, root: str | Path = DEFAULT_BOARD):
+    def __init__(self, root: str | Path = DEFAULT_BOARD, reported: bool = True):
+        """``reported``: whether its tables and pages show the papers' shipped numbers beside its own
+        entries (off for a board that must show its own entries only)."""
         self.root = Path(root)
         self.entries_dir = self.root / "entries"
+        self.reported = reported
 
-    def entries(self) -> list[tuple[Path, dict[str, Any]]]:
-        """(path, entry) of every entry, sorted by file name; each one validated."""
-        found = []
-        for path in sorted(self.entries_dir.glob("*.json")):
-            try:
-                entry = json.loads(path.read_text())
-            except ValueError as exc:
-                raise GroupbenchError(f"{path}: not valid JSON ({exc})") from None
-            validate_entry(entry, str(path))
-            found.append((path, entry))
+    def entries(self, reported: bool = False) -> list[tuple[Path, dict[str, Any]]]:
+        """(path, entry) of every entry of this folder, sorted by file name, each one validated; with
+        ``reported``, also the papers' numbers that groupbench ships (`REPORTED`) and the folder does
+        not hold itself, so that a board anywhere starts from them (rendering and loading use this)."""
+        found = [(path, _read_entry(path)) for path in sorted(self.entries_dir.glob("*.json"))]
+        if reported:
+            own = {path.name for path, _ in found}
+            found += [(path, _read_entry(path)) for path in reported_entry_files() if path.name not in own]
         return found
 
     @contextlib.contextmanager

@@ -137,7 +137,7 @@ class Row:
                 lines.append(f"{metric_label(key)}: {metric['conventions']['note']}")
         _, target = self.paper_difference()
         if target:
-            lines.append(target.capitalize() + ".")
+            lines.append(target[:1].upper() + target[1:] + ".")  # the names in it keep their capitals
         return lines
 
 
@@ -167,7 +167,7 @@ class Section:
 def sections(board: Board) -> list[Section]:
     """Every configuration with entries, in registry order, its entries classified against its protocol."""
     rows: dict[str, list[Row]] = {}
-    for path, entry in board.entries():
+    for path, entry in board.entries(reported=board.reported):
         row = Row(entry, path.name)
         rows.setdefault(row.label, []).append(row)
     found = []

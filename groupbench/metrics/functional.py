@@ -257,6 +257,10 @@ def _labels(labels, valid, backend, name: str):
         raise GroupbenchError(f"{name} labels must hold integer ids; got dtype {labels.dtype}")
     if backend.is_small_unsigned(labels):
         return labels  # bool or narrow unsigned: read as they are, no int64 copy
+    if isinstance(labels, np.ndarray) and labels.dtype == np.uint64 and labels.size and int(labels.max()) >= 2**63:
+        too_big = labels >= 2**63  # would wrap to negative ids in int64
+        if bool(xp.any(too_big if valid is None else valid & too_big)):
+            raise GroupbenchError(f"{name} labels must be ids in [0, 2**63) at valid pixels; found ids of 2**63 or more")
     labels = backend.int64(labels)
     # one pass when no id is negative; otherwise look at the valid pixels only
     if math.prod(labels.shape) and int(xp.amin(labels)) < 0:
