@@ -598,3 +598,21 @@ def test_list_describes_the_carving_of_clevr6(cli):
     assert "consecutive records" not in clevr6
     tetrominoes = output[output.index("deepmind/tetrominoes-v1"):].split("\n")[1]
     assert "consecutive records of the source file" in tetrominoes
+
+
+def test_objects_room_records_with_three_background_masks(tmp_path):
+    """Records with only three room masks (an object drawn at entity 3, as third parties report):
+    no heuristic moves it, so it is background (label 0) like the other room entities, exactly as
+    the foreground ARI that leaves out the first four entities scores it; objects from entity 4 on
+    keep their labels."""
+    room = DEEPMIND["objects_room"]
+    scenes = make_scenes(room.file, 6, 11, background=3)  # entity 3 is an object rectangle here
+    path = write_tfrecord(tmp_path / "room3.tfrecords", encode_scenes(room.file, scenes))
+    out, _ = dm.import_deepmind(path, room.name, tmp_path / "room3.h5", splits=(6, 0, 0))
+    with h5py.File(out) as f:
+        labels = f["train/labels"][:]
+        np.testing.assert_array_equal(labels, expected_arrays(room, scenes)["labels"])
+    entity3 = scenes["mask"][:, 3] > 0
+    later = (scenes["mask"][:, 4:] > 0).any(axis=1)
+    assert entity3.any() and (labels[entity3 & ~later] == 0).all()  # the entity-3 object, where nothing covers it
+    assert (labels[later] > 0).all()

@@ -161,7 +161,7 @@ def test_seeds_make_two_runs_identical():
 def test_presets_are_valid_configs():
     known = {f.name for f in dataclasses.fields(iodine.Config)}
     assert set(iodine.PRESETS) == {"iodine-tetris", "iodine-tetris-prose", "iodine-multi-dsprites", "iodine-multi-dsprites-prose",
-                                   "iodine-multi-dsprites-binarized", "iodine-shapes"}
+                                   "iodine-multi-dsprites-binarized", "iodine-shapes", "iodine-clevr6"}
     for name, preset in iodine.PRESETS.items():
         assert set(preset["fields"]) <= known, name
         config = iodine.Config(**preset["fields"])
@@ -172,7 +172,18 @@ def test_presets_are_valid_configs():
     assert iodine.PRESETS["iodine-multi-dsprites-binarized"]["params"] == {"variant": "binarized"}
     assert {n: p["reported"]["ari"] for n, p in iodine.PRESETS.items()} == {
         "iodine-tetris": 0.992, "iodine-tetris-prose": 0.992, "iodine-multi-dsprites": 0.767, "iodine-multi-dsprites-prose": 0.767,
-        "iodine-multi-dsprites-binarized": 0.648, "iodine-shapes": 0.910}
+        "iodine-multi-dsprites-binarized": 0.648, "iodine-shapes": 0.910, "iodine-clevr6": 0.988}
+    # CLEVR6 as the code's clevr6 configuration (deepmind.md 4.4): K=7, n_z 64, 3x3 convs of 64, MLP 256-256, LSTM 256,
+    # linear refinement coordinates, 8 GPUs x 4 images at 1e-3
+    clevr = presets.get("iodine-clevr6").config()
+    assert (clevr.k, clevr.latent, clevr.lstm, clevr.mlp, clevr.coordinates) == (7, 64, 256, (256, 256), "linear")
+    assert (clevr.encoder_channels, clevr.encoder_kernel, clevr.decoder_channels, clevr.decoder_kernel) == ((64,) * 4, 3, (64,) * 4, 3)
+    assert (clevr.batch_size, clevr.lr, clevr.likelihood, clevr.sigma) == (32, 1e-3, "logistic", 0.03)
+    assert presets.get("iodine-clevr6").image_shape == (128, 128, 3)
+    # the refinement network sees 18 spatial channels, as the released checkpoint's first conv (3x3x18x64)
+    assert iodine.input_channels(clevr, 3) == 18
+    decoder = iodine.BroadcastDecoder(clevr, (128, 128, 3))  # and the decoder 3x3x67x64 (z, the 5.0 constant, 2 coordinates)
+    assert decoder.net[0].weight.shape == (64, 67, 3, 3)
 
 
 def test_the_paper_prose_variant_runs():

@@ -229,3 +229,26 @@ def test_validation_logs_fg_ari_and_mbo(small_file, tmp_path):
     runs.train("slot-attention-tetris", tmp_path / "run", datasets=[small_file("tetris-v1")], changes=changes, progress=False)
     validated = [r for r in read_metrics(tmp_path / "run") if r["valid_loss"] == r["valid_loss"]]
     assert validated and all(0 <= r["valid_mbo"] <= 1 and -1 <= r["valid_ari"] <= 1 for r in validated)
+
+
+def test_a_resumed_run_ends_bit_identical_with_the_warm_up_schedule(small_file, tmp_path):
+    """Exact resume through the shared loop, mid warm-up: the learning rate of a step is a function
+    of the step, so an interrupted and resumed run ends where an uninterrupted one does."""
+    from groupbench.baselines.training import fit, load_checkpoint
+
+    dataset = small_file("tetris-v1")
+    config = dataclasses.replace(SMALL, dataset="tetris-v1", encoder_channels=(8,), decoder_start=0, decoder_channels=(8,),
+                                 batch_size=4, max_steps=6, checkpoint_every=3, lr_warmup_steps=4, lr_decay_steps=10,
+                                 valid_size=4, metric_images=4, threads=1)
+    fit(sa.make_task(config, dataset), config, tmp_path / "whole", progress=False)
+
+    def interrupt(state):
+        if state.step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(sa.make_task(config, dataset), config, tmp_path / "cut", progress=False, callback=interrupt)
+    fit(sa.make_task(config, dataset), config, tmp_path / "cut", progress=False)
+    whole, cut = (load_checkpoint(tmp_path / run / "checkpoint.pt", weights_only=False) for run in ("whole", "cut"))
+    assert whole["state"]["step"] == cut["state"]["step"] == 6
+    assert all(torch.equal(whole["model"][k], cut["model"][k]) for k in whole["model"])

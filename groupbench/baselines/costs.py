@@ -72,7 +72,8 @@ def describe(preset: Preset, costs: dict[str, Any] | None = None) -> list[str]:
         scaled = "" if measured["batch"] == config.batch_size else f", scaled linearly from batch {measured['batch']}"
         epoch = f"; an epoch {_duration(per_step * steps)}" if steps else ""
         budget = f"; the paper's budget {_duration(per_step * config.max_steps)}" if getattr(config, "max_steps", 0) else ""
-        memory = f"; peak memory {measured['peak_rss_mb']:,.0f} MiB" if measured.get("peak_rss_mb") else ""
+        at = "" if measured["batch"] == config.batch_size else f" at batch {measured['batch']}"
+        memory = f"; peak memory {measured['peak_rss_mb']:,.0f} MiB{at}" if measured.get("peak_rss_mb") else ""
         lines.append(f"{kind.upper()} ({record['machine']}, {record['date']}): {per_step:.3g} s per step{scaled}{epoch}{budget}{memory}")
     return lines
 
