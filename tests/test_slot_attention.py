@@ -164,7 +164,7 @@ def test_the_alpha_masks_are_the_soft_masks_and_the_reconstruction_their_mixture
     torch.testing.assert_close(out["reconstruction"], (out["masks"][:, :, None] * out["rgb"]).sum(1))
     assert out["x"].min() >= -1 and out["x"].max() <= 1
     loss = model(images, model.draw(images, generator(CPU, 0)))
-    assert float(loss) == pytest.approx(float(((out["reconstruction"] - out["x"]) ** 2).mean()), rel=1e-6)
+    assert loss.item() == pytest.approx(((out["reconstruction"] - out["x"]) ** 2).mean().item(), rel=1e-6)
     masks = sa.predict(model, images, model.config, generator(CPU, 0), k=6)  # another K at test time
     assert masks.shape == (2, 6, 6, 6)
 
