@@ -11,7 +11,6 @@ import h5py
 import numpy as np
 import torch
 
-from groupbench.errors import GroupbenchError
 from groupbench.format import SplitLayout, file_metadata, isal_zlib, layout_of, open_split, read, unreadable
 
 CHUNK_CACHE_BYTES = 16 * 1024 * 1024

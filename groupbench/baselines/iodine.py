@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from groupbench.baselines.training import Task, TrainConfig, option, scored_task, seed_everything, validation_fg_ari
+from groupbench.baselines.training import Task, TrainConfig, option, scored_task, seed_everything
 from groupbench.errors import GroupbenchError
 from groupbench.scoring import Conventions
 
@@ -515,7 +515,7 @@ def make_task(config: Config, dataset, conventions: Conventions = CONVENTIONS) -
     """The task of a preset's data; the validation FG-ARI scores the pixels ``conventions`` choose."""
     # Seeding: the initial weights are a function of the seed; `fit` derives every later draw from it.
     seed_everything(config.seed, config.deterministic)
-    return scored_task(config, dataset, build_model, "ari", validation_fg_ari(predict), conventions)
+    return scored_task(config, dataset, build_model, predict, conventions, ("ari",))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,11 +31,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
-from groupbench.baselines.training import Task, TrainConfig, option, predicted_labels, scored_task, seed_everything
+from groupbench.baselines.training import Task, TrainConfig, option, scored_task, seed_everything
 from groupbench.errors import GroupbenchError
 from groupbench.scoring import Conventions
 
@@ -311,25 +310,8 @@ def predict_seed(config: Config) -> int:
     return config.predict_seed
 
 
-def validation_ami(model: NeuralEM, images: torch.Tensor, labels: np.ndarray, valid: np.ndarray, config: Config,
-                   conventions: Conventions) -> float:
-    """Mean AMI (``conventions``' normaliser) over the ``valid`` pixels of a few validation images: the
-    last step for still images, frames 1..T-1 averaged for sequences (N-EM's conventions)."""
-    from groupbench.metrics import adjusted_mutual_info
-
-    predicted = predicted_labels(predict, model, images, config)
-    method = conventions.average_method
-    if labels.ndim == 4:  # sequences: frame 0 is not predicted by any step
-        flat = lambda a: a[:, 1:].reshape(len(a), a.shape[1] - 1, -1)  # noqa: E731
-        scores = adjusted_mutual_info(flat(labels), flat(predicted), flat(valid), average_method=method, sequence_mode="per-frame")
-    else:
-        flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
-        scores = adjusted_mutual_info(flat(labels), flat(predicted), flat(valid), average_method=method)
-    return float(np.mean(scores))
-
-
 def make_task(config: Config, dataset, conventions: Conventions = CONVENTIONS) -> Task:
     """The task of a preset's data; the validation AMI scores the pixels ``conventions`` choose."""
     # Seeding: the initial weights are a function of the seed; `fit` derives every later draw from it.
     seed_everything(config.seed, config.deterministic)
-    return scored_task(config, dataset, build_model, "ami", validation_ami, conventions)
+    return scored_task(config, dataset, build_model, predict, conventions, ("ami",))

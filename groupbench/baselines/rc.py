@@ -22,12 +22,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from groupbench.baselines.training import Task, TrainConfig, generator, option, read_images, seed_everything
+from groupbench.baselines.training import Task, TrainConfig, option, read_images, seed_everything, validation_metrics
 from groupbench.errors import GroupbenchError
 from groupbench.scoring import Conventions
 
@@ -149,7 +148,8 @@ def build_model(config: Config, image_shape: tuple[int, ...]) -> DenoisingLoss:
 def make_task(config: Config, dataset, conventions: Conventions = CONVENTIONS) -> Task:
     """The DAE's task; with ``metric_images``, RC's AMI (``conventions``: its pixels and normaliser) on
     that many multi-object images of the valid split is logged as ``valid_ami`` after every epoch (the
-    DAE's own validation images may be single objects, which say nothing about segmentation)."""
+    DAE's own validation images may be single objects, which say nothing about segmentation), RC's
+    random start seeded by ``rc_seed`` as when predicting."""
     # Seeding: the initial weights are a function of the seed; `fit` derives every later draw from it.
     seed_everything(config.seed, config.deterministic)
     if config.train_split == "single":
@@ -163,49 +163,8 @@ def make_task(config: Config, dataset, conventions: Conventions = CONVENTIONS) -
     if train.ndim != 4:
         raise GroupbenchError(f"RC segments still images; {dataset} holds sequences")
     model = build_model(config, tuple(train.shape[1:]))
-    scored = _metric_images(config, dataset, conventions)
-    if scored is None:
-        return Task(model, train, valid)
-    images, labels, pixels_scored = scored
-    metrics = lambda m: {"valid_ami": validation_ami(m, images, labels, pixels_scored, config, conventions)}  # noqa: E731
-    return Task(model, train, valid, metrics, ("valid_ami",))
-
-
-def _metric_images(config: Config, dataset, conventions: Conventions):
-    """(uint8 images, labels, pixels scored) of the first ``metric_images`` of the valid split; None
-    when there are none to score (``metric_images`` 0, or a file without a valid split)."""
-    from groupbench.data import SplitReader
-    from groupbench.format import open_file, split_names
-    from groupbench.metrics import valid_mask
-
-    if not config.metric_images:
-        return None
-    with open_file(dataset) as handle:
-        if "valid" not in split_names(handle):
-            return None
-    with SplitReader(dataset, "valid") as reader:
-        count = min(config.metric_images, len(reader))
-        images = torch.from_numpy(reader.group["images"][:count])
-        labels, overlap = reader.group["labels"][:count].astype(np.int64), reader.group["overlap"][:count]
-    scored = valid_mask(labels, overlap, include_background=conventions.include_background,
-                        include_overlap=conventions.include_overlap)
-    return images, labels, scored
-
-
-def validation_ami(model: DenoisingLoss, images: torch.Tensor, labels: np.ndarray, valid: np.ndarray, config: Config,
-                   conventions: Conventions) -> float:
-    """Mean AMI (``conventions``' normaliser) of RC's segmentations over the ``valid`` pixels of a few
-    validation images; the random start is seeded by ``rc_seed``, as when predicting."""
-    from groupbench.metrics import adjusted_mutual_info
-
-    device = next(model.parameters()).device
-    noise = generator(device, config.rc_seed)
-    predicted = np.concatenate([
-        predict(model, images[i : i + config.batch_size].to(device), config, noise).argmax(1).cpu().numpy()
-        for i in range(0, len(images), config.batch_size)
-    ])
-    flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
-    return float(np.mean(adjusted_mutual_info(flat(labels), flat(predicted), flat(valid), average_method=conventions.average_method)))
+    scores, names = validation_metrics(config, dataset, predict, conventions, ("ami",), seed_field="rc_seed")
+    return Task(model, train, valid, scores, names)
 
 
 def predict(model: DenoisingLoss, images: torch.Tensor, config: Config, generator: torch.Generator, k: int | None = None) -> torch.Tensor:

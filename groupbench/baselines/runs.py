@@ -23,7 +23,7 @@ import torch
 from groupbench.baselines import presets as preset_registry
 from groupbench.baselines.presets import Preset, Stage, algorithm
 from groupbench.baselines.training import (
-    RESUMABLE, Precision, Processes, fit, generator, load_checkpoint, load_config_file, resolve_device,
+    RESUMABLE, Precision, Processes, fit, generator, load_checkpoint, load_config_file, resolve_device, scoring_targets,
 )
 from groupbench.data import SplitReader
 from groupbench.errors import GroupbenchError
@@ -218,19 +218,16 @@ def write_figures(run: str | Path, dataset: str | Path) -> list[Path]:
     written = [plot_learning_curves(folders, run / "training.png", f"{record['preset']} ({record['method']}), seed {record['config']['seed']}")]
     module = algorithm(record["algorithm"])
     if hasattr(module, "decompose"):
-        from groupbench.metrics import adjusted_rand_index, valid_mask
+        from groupbench.metrics import adjusted_rand_index
 
         device = resolve_device(record["config"].get("device", "auto"))
         _, config, model = load_model(run, device)
         split = _first_split(Path(dataset), "valid")
-        with SplitReader(dataset, split) as reader:
-            images = torch.from_numpy(reader.group["images"][:FIGURE_IMAGES]).to(device)
-            truth, overlap = reader.group["labels"][:FIGURE_IMAGES].astype(np.int64), reader.group["overlap"][:FIGURE_IMAGES]
-        parts = module.decompose(model, images, config, generator(device, module.predict_seed(config)))
-        # each image's ARI as the preset scores it (training.scored_task's pixels): FG-ARI for IODINE and Slot Attention
+        # each image's ARI as the preset scores it (its validation pixels): FG-ARI for IODINE and Slot Attention
         conventions = preset_registry.get(record["preset"]).conventions
-        scored = valid_mask(truth, overlap, include_background=conventions.include_background,
-                            include_overlap=conventions.include_overlap)
+        images, truth, overlap, scored = scoring_targets(dataset, split, FIGURE_IMAGES, conventions)
+        images = images.to(device)
+        parts = module.decompose(model, images, config, generator(device, module.predict_seed(config)))
         flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
         scores = adjusted_rand_index(flat(truth), flat(parts["masks"].argmax(1)), flat(scored), degenerate=conventions.degenerate)
         name = "ARI" if conventions.include_background else "FG-ARI"
@@ -304,7 +301,8 @@ def predict(
     for name, value, low in (("--k", k, 1), ("--limit", limit, 1), ("--seed", seed, 0)):
         if value is not None and value < low:
             raise GroupbenchError(f"{name} must be at least {low}; got {value}")
-    check_output(out, overwrite=overwrite, inputs=[dataset, *run_files(run)])
+    inputs = (dataset, *run_files(run))
+    check_output(out, overwrite=overwrite, inputs=inputs)  # before any work
     torch_device = resolve_device(device)
     module, config, model = load_model(run, torch_device)
     record = load_config_file(run)
@@ -322,7 +320,7 @@ def predict(
         dtype = np.uint8 if k < 256 else np.uint16
         items = "sequences" if len(shape) == 4 else "images"
         with predictions_writer(out, count, shape[:-1], slots=k if soft_masks else None, dtype=dtype, overwrite=overwrite,
-                                inputs=(dataset, *run_files(run)), **attrs) as write, \
+                                inputs=inputs, **attrs) as write, \
                 progress_bar(count, f"predict {Path(dataset).name} {split}", unit=items[:3], show=progress) as bar, \
                 torch.no_grad(), precision.autocast():
             for start in range(0, count, PREDICT_BATCH):

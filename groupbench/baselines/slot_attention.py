@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from groupbench.baselines.training import Task, TrainConfig, option, scored_task, seed_everything, validation_fg_ari
+from groupbench.baselines.training import Task, TrainConfig, option, scored_task, seed_everything
 from groupbench.errors import GroupbenchError
 from groupbench.scoring import Conventions
 
@@ -306,7 +306,7 @@ def make_task(config: Config, dataset, conventions: Conventions = CONVENTIONS) -
     """The task of a preset's data; the validation FG-ARI and mBO score the pixels ``conventions`` choose."""
     # Seeding: the initial weights are a function of the seed; `fit` derives every later draw from it.
     seed_everything(config.seed, config.deterministic)
-    return scored_task(config, dataset, build_model, "ari", validation_fg_ari(predict, mbo=True), conventions, also=("mbo",))
+    return scored_task(config, dataset, build_model, predict, conventions, ("ari", "mbo"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -140,11 +140,13 @@ def generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def predicted_labels(predict: Callable[..., torch.Tensor], model: nn.Module, images: torch.Tensor, config: Any) -> np.ndarray:
+def predicted_labels(predict: Callable[..., torch.Tensor], model: nn.Module, images: torch.Tensor, config: Any,
+                     seed: int | None = None) -> np.ndarray:
     """Hard labels (N,[T,]H,W) of uint8 ``images`` from a baseline's ``predict`` (soft assignments,
-    argmax over K): batches of ``config.batch_size``, eval mode, noise seeded by ``config.predict_seed``."""
+    argmax over K): batches of ``config.batch_size``, eval mode, noise seeded by ``seed`` (default
+    ``config.predict_seed``)."""
     device = next(model.parameters()).device
-    noise = generator(device, config.predict_seed)
+    noise = generator(device, config.predict_seed if seed is None else seed)
     was_training = model.training
     model.eval()
     try:
@@ -156,45 +158,71 @@ def predicted_labels(predict: Callable[..., torch.Tensor], model: nn.Module, ima
         model.train(was_training)
 
 
-def validation_fg_ari(predict: Callable[..., torch.Tensor], mbo: bool = False) -> Callable[..., Any]:
-    """The ``score`` of `scored_task` for a baseline's ``predict``: the mean ARI over the ``valid``
-    pixels of a few validation images (FG-ARI under the conventions that chose them); with ``mbo``
-    a dict that adds their mean best overlap (mBO, the images with a true object)."""
-
-    def score(model: nn.Module, images: torch.Tensor, labels: np.ndarray, valid: np.ndarray, config: Any, conventions: Conventions):
-        from groupbench.metrics import adjusted_rand_index, mean_best_overlap
-
-        predicted = predicted_labels(predict, model, images, config)
-        flat = [a.reshape(len(a), -1) for a in (labels, predicted, valid)]
-        ari = float(np.mean(adjusted_rand_index(*flat)))
-        return {"ari": ari, "mbo": float(np.nanmean(mean_best_overlap(*flat)))} if mbo else ari
-
-    return score
-
-
-def scored_task(config: Any, dataset: str | Path, build_model: Callable[..., nn.Module], name: str,
-                score: Callable[..., Any], conventions: Conventions, also: tuple[str, ...] = ()) -> Task:
-    """The Task of a model trained on ``dataset``'s train split and validated on its valid split;
-    with ``config.metric_images``, ``score(model, images, labels, valid, config, conventions)`` of that
-    many validation images (``valid``: the pixels ``conventions`` score) is logged as ``valid_<name>``
-    after every epoch; a score that returns a dict {name: value, also[0]: value, ...} logs each."""
+def scoring_targets(dataset: str | Path, split: str, count: int, conventions: Conventions):
+    """(uint8 images (n,[T,]H,W,C) tensor, int64 labels (n,[T,]H,W), overlap, the pixels ``conventions``
+    score) of the first ``count`` images of a split (validation scores, a run's decomposition figure)."""
     from groupbench.metrics import valid_mask
 
-    train, valid = read_images(dataset, "train"), read_images(dataset, "valid")
-    model = build_model(config, tuple(train.shape[1:]))
-    channels_last = bool(getattr(config, "channels_last", False))
-    if not config.metric_images:
-        return Task(model, train, valid, channels_last=channels_last)
-    with SplitReader(dataset, "valid") as reader:
-        count = min(config.metric_images, len(reader))
+    with SplitReader(dataset, split) as reader:
+        count = min(count, len(reader))
+        images = torch.from_numpy(reader.group["images"][:count])
         labels, overlap = reader.group["labels"][:count].astype(np.int64), reader.group["overlap"][:count]
     scored = valid_mask(labels, overlap, include_background=conventions.include_background,
                         include_overlap=conventions.include_overlap)
-    def metrics(m: nn.Module) -> dict[str, float]:
-        value = score(m, valid[:count], labels, scored, config, conventions)
-        return {f"valid_{k}": v for k, v in (value if isinstance(value, dict) else {name: value}).items()}
+    return images, labels, overlap, scored
 
-    return Task(model, train, valid, metrics, tuple(f"valid_{n}" for n in (name, *also)), channels_last)
+
+VALIDATION_METRICS = ("ari", "ami", "mbo")
+"""What a baseline may log on its validation images (``valid_<name>`` in metrics.csv)."""
+
+
+def validation_metrics(config: Any, dataset: str | Path, predict: Callable[..., torch.Tensor], conventions: Conventions,
+                       metrics: tuple[str, ...], seed_field: str = "predict_seed"):
+    """(``valid_metrics(model)`` for a `Task`, its names) scoring ``predict``'s segmentations of the
+    first ``config.metric_images`` images of ``dataset``'s valid split, each metric the mean over
+    images of the pixels ``conventions`` score, with its AMI normaliser and degenerate policy;
+    sequences per frame (over frames 1..T-1 when the conventions select ``skip-first``, as N-EM).
+    The predictions' noise is seeded by ``config.<seed_field>``. (None, ()) without metric images
+    or a valid split."""
+    from groupbench.format import open_file, split_names
+    from groupbench.metrics import adjusted_mutual_info, adjusted_rand_index, mean_best_overlap
+
+    unknown = set(metrics) - set(VALIDATION_METRICS)
+    if unknown:
+        raise GroupbenchError(f"validation metrics are {', '.join(VALIDATION_METRICS)}; got {', '.join(sorted(unknown))}")
+    if not config.metric_images:
+        return None, ()
+    with open_file(dataset) as handle:
+        if "valid" not in split_names(handle):
+            return None, ()
+    images, labels, _, scored = scoring_targets(dataset, "valid", config.metric_images, conventions)
+    sequence = labels.ndim == 4
+    options = dict(sequence_mode="per-frame" if sequence else None,
+                   frames="skip-first" if sequence and "skip-first" in conventions.frames else "all")
+    shape = (lambda a: a.reshape(*a.shape[:2], -1)) if sequence else (lambda a: a.reshape(len(a), -1))
+    true, valid = shape(labels), shape(scored)
+    score = {
+        "ari": lambda pred: adjusted_rand_index(true, pred, valid, degenerate=conventions.degenerate, **options),
+        "ami": lambda pred: adjusted_mutual_info(true, pred, valid, average_method=conventions.average_method,
+                                                 degenerate=conventions.degenerate, **options),
+        "mbo": lambda pred: mean_best_overlap(true, pred, valid, **options),
+    }
+
+    def valid_metrics(model: nn.Module) -> dict[str, float]:
+        predicted = shape(predicted_labels(predict, model, images, config, getattr(config, seed_field)))
+        return {f"valid_{name}": float(np.nanmean(score[name](predicted))) for name in metrics}
+
+    return valid_metrics, tuple(f"valid_{name}" for name in metrics)
+
+
+def scored_task(config: Any, dataset: str | Path, build_model: Callable[..., nn.Module], predict: Callable[..., torch.Tensor],
+                conventions: Conventions, metrics: tuple[str, ...]) -> Task:
+    """The Task of a model trained on ``dataset``'s train split and validated on its valid split, with
+    the `validation_metrics` ``metrics`` of ``predict`` logged after every epoch (``metric_images``)."""
+    train, valid = read_images(dataset, "train"), read_images(dataset, "valid")
+    model = build_model(config, tuple(train.shape[1:]))
+    scores, names = validation_metrics(config, dataset, predict, conventions, metrics)
+    return Task(model, train, valid, scores, names, bool(getattr(config, "channels_last", False)))
 
 
 # ---------------------------------------------------------------------------------------------

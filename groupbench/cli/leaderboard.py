@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,16 +22,12 @@ def leaderboard() -> None:
     """Add entries to a leaderboard and render it (README.md and index.html)."""
 
 
-def _load_results(path: str) -> dict:
-    """A results file of 'groupbench score --out', checked against its schema and for self-consistency."""
-    from groupbench.leaderboard.submit import validate_results
-
+def _load_results(path: str) -> Any:
+    """The JSON of a results file of 'groupbench score --out' (`entry_from_results` validates it)."""
     try:
-        results = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise GroupbenchError(f"{path}: cannot read results JSON ({exc})") from None
-    validate_results(results, path)
-    return results
 
 
 def _load_entry(path: str) -> dict | None:
@@ -98,14 +95,10 @@ def submit(files, method, variant, kind, source, paper, code, submitter, dataset
             raise GroupbenchError(f"{path} looks like predictions; pass --dataset FILE to score it (or give results JSON)")
         else:
             results.append(_score_under_protocol(path, dataset, split, protocols, score_file))
-        digests = [r["predictions"]["digest"] for r in results]
-        if digests[-1] in digests[:-1]:
-            raise GroupbenchError(f"{path}: the same predictions as {files[digests.index(digests[-1])]} (digest "
-                                  f"{digests[-1][:12]}); each seed is its own training run, with its own predictions")
     compute = {k: v for k, v in (("device", device), ("wall_time_s", wall_time), ("steps", steps), ("budget", budget)) if v is not None}
     entry = entry_from_results(
         results, method=method, variant=variant, kind=kind, source=source, paper=paper, code=code,
-        submitter=submitter, unofficial=unofficial, compute=compute or None, paper_result=paper_result,
+        submitter=submitter, unofficial=unofficial, compute=compute or None, paper_result=paper_result, names=list(files),
     )
     path = target.add(entry)
     official = "" if entry["dataset"]["official"] else " (unofficial data)"

@@ -8,6 +8,7 @@ such as a multi-dSprites variant, those parameters). Reference digests: referenc
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import math
 import re
@@ -38,6 +39,7 @@ def reference_digests() -> dict[str, dict[str, str]]:
     return json.loads(text)["digests"]
 
 
+@functools.lru_cache(maxsize=1)
 def results_schema() -> dict[str, Any]:
     """The JSON Schema of a results file (groupbench/leaderboard/results.schema.json)."""
     return json.loads(resources.files("groupbench.leaderboard").joinpath("results.schema.json").read_text())
@@ -264,10 +266,13 @@ def entry_from_results(
     date: str | None = None,
     notes: str | None = None,
     paper_result: dict[str, Any] | None = None,
+    names: list[str] | None = None,
 ) -> dict[str, Any]:
     """One entry from the results of `groupbench score` (or `groupbench.protocols.score`), one results
-    dict per training seed. ``paper_result`` ({metric, mean, std, reference[, dataset]}): the
-    paper's number a reproduction targets; ``compute["budget"]``: the budget that stopped a run.
+    dict per training seed, each validated (`validate_results`) and of its own predictions.
+    ``paper_result`` ({metric, mean, std, reference[, dataset]}): the paper's number a reproduction
+    targets; ``compute["budget"]``: the budget that stopped a run; ``names``: what the messages call
+    each results dict (its file), default ``results N``.
 
     The data are official when the scored split is the registered standard one and the scored
     images start at its first image; how many images were scored is for the protocol to judge.
@@ -277,12 +282,14 @@ def entry_from_results(
     if source not in ("reproduced", "submitted"):
         raise GroupbenchError(f"--source takes reproduced or submitted (reported numbers are added by hand); got {source!r}")
     for index, result in enumerate(results):
-        validate_results(result, f"results {index + 1}" if len(results) > 1 else "the results")
+        validate_results(result, names[index] if names else f"results {index + 1}" if len(results) > 1 else "the results")
     digests = [r["predictions"]["digest"] for r in results]
     for index, digest in enumerate(digests):
         if digest in digests[:index]:
-            raise GroupbenchError(f"results {digests.index(digest) + 1} and {index + 1} are of the same predictions (digest "
-                                  f"{digest[:12]}); each seed is its own training run, with its own predictions")
+            first = digests.index(digest)
+            same = (f"{names[index]}: the same predictions as {names[first]}" if names
+                    else f"results {first + 1} and {index + 1} are of the same predictions")
+            raise GroupbenchError(f"{same} (digest {digest[:12]}); each seed is its own training run, with its own predictions")
     dataset = _same(results, lambda r: {k: r["dataset"][k] for k in ("id", "split", "digest")}, "the dataset")
     params = changed_params(dataset["id"], _same(results, lambda r: r["dataset"].get("params", {}), "the dataset parameters"))
     images = _same(results, lambda r: r["images_scored"], "the number of images scored")
